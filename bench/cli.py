@@ -1,0 +1,51 @@
+"""The ``zenbench`` command: a thin layer over functions a user can also call from Python.
+
+Each command group lives in its own module exposing ``add_parser(subparsers)``; the parser it adds
+sets ``func(args) -> int``. Errors a user can cause (bad architecture, unknown proxy, missing file)
+print one line and exit 2; set ``ZENBENCH_DEBUG=1`` for the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+COMMAND_MODULES = [
+    "bench.cli_gt",
+]
+
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, LookupError, OSError, RuntimeError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zenbench",
+        description="Benchmark zero-shot NAS proxies: score architectures, rank them against "
+        "NAS-Bench-201, run the Zen-NAS search.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("zenbench: interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as exc:
+        if os.environ.get("ZENBENCH_DEBUG"):
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"zenbench: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

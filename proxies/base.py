@@ -1,0 +1,215 @@
+"""The one proxy interface: a proxy scores a freshly built, untrained network.
+
+A proxy is a small dataclass. Its class attributes say what it is (``name``, ``needs``,
+``higher_is_better``, ``input_kind``); its dataclass fields are its options, whose defaults
+reproduce the reference protocol. :meth:`Proxy.score` seeds, times and measures the call and
+delegates to :meth:`Proxy.compute`, the one method a new proxy writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+
+Needs = Literal["nothing", "images", "images+labels"]
+
+
+@runtime_checkable
+class NetworkFactory(Protocol):
+    """Each call returns a fresh, freshly initialised network on the CPU.
+
+    The network has ``forward(x)`` (logits) and ``forward_pre_gap(x)`` or ``forward_features(x)``
+    (the tensor before global pooling). Keyword ``overrides`` ask for a variant (for NB201:
+    ``channels``, ``cells_per_stage``, ``in_channels``, ``stem``); a factory that cannot build one
+    raises ``TypeError``.
+    """
+
+    input_shape: tuple[int, int, int]
+    num_classes: int
+
+    def __call__(self, **overrides: Any) -> nn.Module: ...
+
+
+@dataclass(frozen=True)
+class SimpleFactory:
+    """A :class:`NetworkFactory` around any callable that builds a network (timm, torchvision, ...)."""
+
+    build: Callable[..., nn.Module]
+    input_shape: tuple[int, int, int] = (3, 32, 32)
+    num_classes: int = 10
+
+    def __call__(self, **overrides: Any) -> nn.Module:
+        return self.build(**overrides)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Images (N, C, H, W), normalised as the network was trained, with labels where known."""
+
+    images: Tensor
+    labels: Tensor | None
+    num_classes: int
+    source: str = "unknown"
+    """Where the images came from, recorded with every score (e.g. ``cifar10:train:seed0``)."""
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def take(self, n: int) -> Batch:
+        if n > len(self):
+            raise ValueError(f"batch from {self.source} has {len(self)} images, the proxy needs {n}")
+        labels = None if self.labels is None else self.labels[:n]
+        return Batch(self.images[:n], labels, self.num_classes, self.source)
+
+
+@dataclass(frozen=True)
+class ProxyResult:
+    """What one call to :meth:`Proxy.score` produced: plain data, no printing."""
+
+    value: float
+    seconds: float
+    peak_memory_mb: float | None
+    """CUDA: ``torch.cuda.max_memory_allocated`` during the call. CPU (Linux): growth of the process's
+    peak resident set during the call. ``None`` where neither can be read."""
+    components: dict[str, float] = field(default_factory=dict)
+
+
+class ProxyError(RuntimeError):
+    """A proxy could not score a network (bad input, unsupported network)."""
+
+
+@dataclass
+class Proxy(ABC):
+    """Base class of every proxy. Subclasses are dataclasses whose fields are their options."""
+
+    name: ClassVar[str]
+    needs: ClassVar[Needs] = "nothing"
+    higher_is_better: ClassVar[bool] = True
+    nan_policy: ClassVar[str] = "a disconnected or degenerate network may score NaN or -inf"
+    """What the proxy returns for degenerate networks; the conformance kit checks it is honoured."""
+
+    @property
+    def batch_size(self) -> int | None:
+        """Images the proxy consumes from a supplied batch (``None``: it needs no batch)."""
+        return None
+
+    @property
+    def input_kind(self) -> str:
+        """What the network is fed: ``real``, ``gaussian``, ``ones``, ``none`` (recorded with results)."""
+        return "real" if self.needs != "nothing" else "none"
+
+    def options(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def option_hash(self) -> str:
+        """Stable short hash of the proxy name and options: two protocols of one proxy differ here."""
+        text = json.dumps({"proxy": self.name, **self.options()}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def describe(self) -> dict[str, Any]:
+        return {"proxy": self.name, "options": self.options(), "needs": self.needs,
+                "higher_is_better": self.higher_is_better, "input_kind": self.input_kind,
+                "batch_size": self.batch_size}
+
+    @abstractmethod
+    def compute(
+        self, factory: NetworkFactory, batch: Batch | None, device: torch.device
+    ) -> float | Mapping[str, float]:
+        """Score one network. Randomness must come from the global torch RNG, which :meth:`score`
+        has seeded. Return the value, or a mapping with key ``"value"`` plus named components."""
+
+    def score(self, factory: NetworkFactory, batch: Batch | None = None, device: str | torch.device = "cpu",
+              seed: int = 0) -> ProxyResult:
+        """Seed, time and measure :meth:`compute`. The caller's RNG state is left as it was."""
+        device = torch.device(device)
+        if self.needs != "nothing":
+            if batch is None:
+                raise ProxyError(f"proxy {self.name!r} needs {self.needs}; no batch was given")
+            if self.needs == "images+labels" and batch.labels is None:
+                raise ProxyError(f"proxy {self.name!r} needs labels; batch {batch.source!r} has none")
+            if self.batch_size is not None:
+                batch = batch.take(self.batch_size)
+        devices = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            with _CostMeter(device) as meter:
+                out = self.compute(factory, batch, device)
+        if isinstance(out, Mapping):
+            components = {k: float(v) for k, v in out.items() if k != "value"}
+            value = float(out["value"])
+        else:
+            components, value = {}, float(out)
+        return ProxyResult(value, meter.seconds, meter.peak_mb, components)
+
+
+def pre_gap(net: nn.Module, x: Tensor) -> Tensor:
+    """The pre-pooling tensor of any supported network (``forward_pre_gap`` or timm's ``forward_features``)."""
+    for attr in ("forward_pre_gap", "forward_pre_GAP", "forward_features"):
+        fn = getattr(net, attr, None)
+        if callable(fn):
+            return fn(x)
+    raise ProxyError(
+        f"{type(net).__name__} has no forward_pre_gap or forward_features; the proxy needs the tensor "
+        f"before global pooling"
+    )
+
+
+class _CostMeter:
+    """Wall time and peak memory of a block (see :attr:`ProxyResult.peak_memory_mb`)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.seconds = math.nan
+        self.peak_mb: float | None = None
+
+    def __enter__(self) -> _CostMeter:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._base = torch.cuda.memory_allocated(self.device)
+        else:
+            self._base = _reset_peak_rss()
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.seconds = time.perf_counter() - self._t0
+            self.peak_mb = (torch.cuda.max_memory_allocated(self.device) - self._base) / 2**20
+        else:
+            self.seconds = time.perf_counter() - self._t0
+            peak = _read_status_kb("VmHWM")
+            if self._base is not None and peak is not None:
+                self.peak_mb = max(0.0, (peak - self._base) / 1024)
+
+
+def _read_status_kb(key: str) -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak_rss() -> int | None:
+    """Reset the kernel's peak-RSS mark (Linux ``clear_refs`` 5) and return the current RSS in kB."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return None
+    return _read_status_kb("VmRSS")

@@ -1,0 +1,113 @@
+"""Mechanics shared by proxies: re-initialisation, BN handling, activation hooks, per-sample gradients.
+
+Each lives here once; proxies compose them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, jacrev
+
+InitScheme = Literal["default", "gaussian", "kaiming_fan_in", "kaiming_fan_out"]
+_WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+_BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def weight_layers(net: nn.Module) -> list[nn.Module]:
+    """Conv and linear layers, the layers most proxies sum over."""
+    return [m for m in net.modules() if isinstance(m, _WEIGHTED)]
+
+
+def bn_layers(net: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@torch.no_grad()
+def reinit(net: nn.Module, scheme: InitScheme) -> nn.Module:
+    """Re-initialise conv/linear weights (biases to 0) and BN (gamma 1, beta 0) in place.
+
+    ``gaussian``: N(0, 1), as ZenNAS's ``network_weight_gaussian_init``. ``kaiming_fan_*``:
+    ``kaiming_normal_`` with ReLU gain, as TE-NAS (fan_out for the NTK, fan_in for linear regions).
+    ``default``: leave PyTorch's constructor init untouched.
+    """
+    if scheme == "default":
+        return net
+    if scheme not in ("gaussian", "kaiming_fan_in", "kaiming_fan_out"):
+        raise ValueError(f"unknown init scheme {scheme!r}; expected default, gaussian, kaiming_fan_in, kaiming_fan_out")
+    for m in net.modules():
+        if isinstance(m, _WEIGHTED):
+            if scheme == "gaussian":
+                nn.init.normal_(m.weight)
+            else:
+                nn.init.kaiming_normal_(m.weight, mode=scheme.removeprefix("kaiming_"), nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return net
+
+
+def drop_bn(net: nn.Module) -> nn.Module:
+    """Replace every BatchNorm with identity, in place (zero-cost-nas's ``bn=False``)."""
+    for name, child in list(net.named_children()):
+        if isinstance(child, nn.modules.batchnorm._BatchNorm):
+            setattr(net, name, nn.Identity())
+        else:
+            drop_bn(child)
+    return net
+
+
+def fresh_bn(net: nn.Module, momentum: float = 0.1) -> nn.Module:
+    """Fresh running statistics (mean 0, var 1, no batches seen) with the given momentum, train mode."""
+    for m in bn_layers(net):
+        m.momentum = momentum
+        if m.track_running_stats:
+            m.reset_running_stats()
+    return net.train()
+
+
+@contextmanager
+def capture(net: nn.Module, select: Callable[[nn.Module], bool],
+            which: Literal["input", "output"] = "input") -> Iterator[list[Tensor]]:
+    """Record the input (or output) tensor of every module ``select`` accepts, in call order."""
+    records: list[Tensor] = []
+
+    def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+        records.append(inputs[0] if which == "input" else output)
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if select(m)]
+    try:
+        yield records
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def is_relu(module: nn.Module) -> bool:
+    """Modules that are ReLUs by type name (NASWOT's rule: the type name contains 'ReLU')."""
+    return "ReLU" in type(module).__name__ and not list(module.children())
+
+
+def per_sample_grads(net: nn.Module, x: Tensor, params: dict[str, Tensor],
+                     fn: Callable[[Tensor], Tensor] | None = None) -> dict[str, Tensor]:
+    """Jacobian rows: the gradient of ``fn(net(x))[i]`` (default: sample i's summed logits) w.r.t. ``params``.
+
+    One batched forward, then ``torch.func.jacrev`` (a ``vmap`` over vector-Jacobian products) gives
+    every sample's gradient without a Python loop. In train mode BN couples the samples through the
+    batch statistics, exactly as TE-NAS's per-sample backward passes through one batched forward do.
+    Buffers (BN running statistics) are not updated. Returns {name: tensor of shape (N, *param.shape)}.
+    """
+    fn = fn or (lambda out: out.sum(dim=1))
+    buffers = {k: v.detach().clone() for k, v in net.named_buffers()}
+    others = {k: v.detach() for k, v in net.named_parameters() if k not in params}
+
+    def outputs(p: dict[str, Tensor], b: dict[str, Tensor]) -> Tensor:
+        return fn(functional_call(net, ({**others, **p}, b), (x,), strict=False))
+
+    return jacrev(outputs, argnums=0)({k: v.detach() for k, v in params.items()}, buffers)
