@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -107,6 +108,12 @@ class Proxy(ABC):
     def input_kind(self) -> str:
         """What the network is fed: ``real``, ``gaussian``, ``ones``, ``none`` (recorded with results)."""
         return "real" if self.needs != "nothing" else "none"
+
+    def combine_population(self, values: np.ndarray, components: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Population-level score from the stored per-architecture values and components (one array
+        entry per architecture). Default: the values themselves. TE-NAS overrides it with its rank sum;
+        the bench statistics and reports call it, so such a combination is computed in one place."""
+        return values
 
     def options(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
