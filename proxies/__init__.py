@@ -11,3 +11,11 @@ __all__ = [
     "Batch", "NetworkFactory", "Proxy", "ProxyError", "ProxyResult", "SimpleFactory", "pre_gap",
     "UnknownProxyError", "get", "get_class", "load_class", "names", "register",
 ]
+
+# Built-in proxy modules: importing one registers its proxies. A new built-in is one file plus a name here.
+_BUILTIN_MODULES: list[str] = []
+
+import importlib as _importlib  # noqa: E402
+
+for _module in _BUILTIN_MODULES:
+    _importlib.import_module(f"proxies.{_module}")

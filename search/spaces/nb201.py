@@ -323,3 +323,32 @@ def nb201_flops(arch: str | Nb201Arch | Sequence[int], num_classes: int = 10, re
     extra += 3 * c * hw + c * hw + num_classes  # last BN + ReLU, global pooling, linear bias
     conv += c * num_classes
     return conv + (extra if count_pooling else 0)
+
+
+@dataclass(frozen=True)
+class Nb201Factory:
+    """Network factory for one NB201 architecture and dataset: each call builds a fresh network.
+
+    Keyword overrides (``channels``, ``cells_per_stage``, ``in_channels``, ``stem``, ``num_classes``)
+    build a variant, e.g. TE-NAS's thin network.
+    """
+
+    arch: Nb201Arch
+    dataset: str = "cifar10"
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown NB201 dataset {self.dataset!r}; expected one of {', '.join(DATASETS)}")
+        object.__setattr__(self, "arch", parse_arch(self.arch))
+
+    @property
+    def num_classes(self) -> int:
+        return DATASETS[self.dataset][0]
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (3, DATASETS[self.dataset][1], DATASETS[self.dataset][1])
+
+    def __call__(self, **overrides: object) -> Nb201Network:
+        kwargs: dict[str, object] = {"num_classes": self.num_classes, **overrides}
+        return Nb201Network(self.arch, **kwargs)  # type: ignore[arg-type]
