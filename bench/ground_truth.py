@@ -308,7 +308,10 @@ class GroundTruth:
     def _resolve(self, arch_or_index: int | str | Nb201Arch | Sequence[int]) -> int:
         if isinstance(arch_or_index, (int, np.integer)) and not isinstance(arch_or_index, bool):
             return self._check_index(arch_or_index)
-        return self.index(arch_or_index)  # type: ignore[arg-type]
+        if isinstance(arch_or_index, (str, Nb201Arch, Sequence, np.ndarray)):
+            return self.index(arch_or_index)  # type: ignore[arg-type]
+        raise GroundTruthError(f"expected an NB201 index, architecture string, Nb201Arch or 6-tuple of op indices, "
+                               f"got {arch_or_index!r}")
 
     def _values(self, indices: Sequence[int] | np.ndarray, column: str) -> np.ndarray:
         idx = np.asarray(indices)
@@ -455,10 +458,12 @@ def export_csv(official: str | os.PathLike, csv_path: str | os.PathLike, progres
     (where :meth:`GroundTruth.from_csv` looks for them). Both files are written to a temporary name
     and renamed, so an interrupted export leaves no half-written table. Returns the loaded ground truth.
     """
-    gt = GroundTruth.from_official(official, progress=progress)
     csv_path = Path(csv_path)
     if csv_path.suffix != ".csv":
         raise GroundTruthError(f"{csv_path}: the compact table must be a .csv file")
+    if not csv_path.parent.is_dir():
+        raise GroundTruthError(f"{csv_path}: folder {csv_path.parent} does not exist")
+    gt = GroundTruth.from_official(official, progress=progress)
     _write_atomic(gt.table, csv_path, "%.6f", index=True)
     trials = gt.trials()
     if trials is not None:
