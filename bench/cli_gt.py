@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from bench.ground_truth import DATASETS, SPLITS, GroundTruth, GroundTruthSummary, column_name, export_csv
 
@@ -65,7 +66,8 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    print(f"loading {args.source} (the official file takes minutes and many GB) ...", file=sys.stderr)
+    if Path(args.source).is_file() and not args.no_progress:
+        print(f"loading {args.source} (the official file takes minutes and many GB) ...", file=sys.stderr)
     gt = export_csv(args.source, args.target, progress=not args.no_progress)
     trials = gt.trials()
     print(f"wrote {len(gt.evaluated):,} evaluated of {len(gt):,} architectures to {args.target}"
