@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, jacrev
+
+if TYPE_CHECKING:
+    from proxies.base import NetworkFactory
 
 InitScheme = Literal["default", "gaussian", "kaiming_fan_in", "kaiming_fan_out"]
 _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -72,14 +75,52 @@ def fresh_bn(net: nn.Module, momentum: float = 0.1) -> nn.Module:
     return net.train()
 
 
+def build(factory: NetworkFactory, device: torch.device, init: InitScheme = "default",
+          **overrides: Any) -> nn.Module:
+    """A fresh network from ``factory``, initialised by ``init`` on the CPU, then moved to ``device``
+    in train mode. Weights come from the CPU generator, so CPU and CUDA runs score the same network."""
+    return reinit(factory(**overrides), init).to(device).train()
+
+
+def normal(shape: tuple[int, ...], device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
+    """N(0, 1) draws from the CPU generator, moved to ``device`` (same numbers on CPU and CUDA)."""
+    return torch.randn(shape, dtype=dtype).to(device)
+
+
+@contextmanager
+def full_precision() -> Iterator[None]:
+    """IEEE float32 on CUDA inside the block: no TF32 in cuDNN convolutions or matmuls (cuDNN convs
+    default to TF32, whose 10-bit mantissa would swamp Zen-Score's 1% perturbation), so CPU and CUDA
+    runs agree. The previous settings are restored; on the CPU this changes nothing."""
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):  # torch >= 2.9; mixing in the legacy flags errors
+        flags = [(torch.backends.cudnn.conv, "fp32_precision", "ieee"),
+                 (torch.backends.cuda.matmul, "fp32_precision", "ieee")]
+    else:
+        flags = [(torch.backends.cudnn, "allow_tf32", False), (torch.backends.cuda.matmul, "allow_tf32", False)]
+    saved = [getattr(owner, attr) for owner, attr, _ in flags]
+    for owner, attr, value in flags:
+        setattr(owner, attr, value)
+    try:
+        yield
+    finally:
+        for (owner, attr, _), value in zip(flags, saved, strict=True):
+            setattr(owner, attr, value)
+
+
 @contextmanager
 def capture(net: nn.Module, select: Callable[[nn.Module], bool],
-            which: Literal["input", "output"] = "input") -> Iterator[list[Tensor]]:
-    """Record the input (or output) tensor of every module ``select`` accepts, in call order."""
-    records: list[Tensor] = []
+            which: Literal["input", "output"] = "input",
+            transform: Callable[[Tensor], Any] | None = None) -> Iterator[list[Any]]:
+    """Record the input (or output) tensor of every module ``select`` accepts, in call order.
+
+    ``transform`` maps each tensor to what is kept (e.g. a statistic), so large activations need
+    not stay alive until the block ends.
+    """
+    records: list[Any] = []
 
     def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
-        records.append(inputs[0] if which == "input" else output)
+        tensor = inputs[0] if which == "input" else output
+        records.append(tensor if transform is None else transform(tensor))
 
     handles = [m.register_forward_hook(hook) for m in net.modules() if select(m)]
     try:
