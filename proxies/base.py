@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from proxies.mechanics import full_precision
+
 Needs = Literal["nothing", "images", "images+labels"]
 
 
@@ -137,7 +139,8 @@ class Proxy(ABC):
 
     def score(self, factory: NetworkFactory, batch: Batch | None = None, device: str | torch.device = "cpu",
               seed: int = 0) -> ProxyResult:
-        """Seed, time and measure :meth:`compute`. The caller's RNG state is left as it was."""
+        """Seed, time and measure :meth:`compute`, in IEEE float32 (no TF32 on CUDA, see
+        :func:`proxies.mechanics.full_precision`). The caller's RNG state is left as it was."""
         device = torch.device(device)
         if self.needs != "nothing":
             if batch is None:
@@ -147,7 +150,7 @@ class Proxy(ABC):
             if self.batch_size is not None:
                 batch = batch.take(self.batch_size)
         devices = [device] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=devices), full_precision():
             torch.manual_seed(seed)
             with _CostMeter(device) as meter:
                 out = self.compute(factory, batch, device)
