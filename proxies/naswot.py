@@ -1,0 +1,79 @@
+"""NASWOT: Mellor et al., "Neural Architecture Search without Training", ICML 2021
+(BayesWatch/nas-without-training v2, ``score_networks.py``, the ``hook_logdet`` score). REFERENCE B.8.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from proxies.base import Batch, Needs, NetworkFactory, Proxy, ProxyError
+from proxies.mechanics import build, capture, is_relu
+from proxies.registry import register
+
+
+def _code_gram(t: Tensor) -> tuple[Tensor, Tensor, int]:
+    """For one ReLU input: (c·cᵀ, row sums of c, units) of the binary codes c = (input > 0).
+
+    float32 products of 0/1 codes are exact while the counts, at most one ReLU's units, stay below 2^24;
+    wider layers use float64."""
+    flat = t.detach().flatten(1)
+    codes = (flat > 0).to(torch.float32 if flat.shape[1] < 2**24 else torch.float64)
+    return codes @ codes.T, codes.sum(dim=1), codes.shape[1]
+
+
+def naswot_kernel(net: nn.Module, images: Tensor) -> Tensor:
+    """K (float64, N×N) = Σ over ReLUs of c·cᵀ + (1−c)(1−c)ᵀ = N_A − Hamming distance of the codes.
+
+    One forward of ``net`` in its current mode; the codes are read from every ReLU's *input*
+    (:func:`proxies.mechanics.is_relu`). Expanding (1−c)(1−c)ᵀ gives K = N_A − s_i − s_j + 2·c·cᵀ
+    (s = row sums), so each ReLU costs one Gram matrix product and no per-sample loop.
+    """
+    with torch.no_grad(), capture(net, is_relu, transform=_code_gram) as per_relu:
+        net(images)
+    if not per_relu:
+        raise ProxyError(f"NASWOT: {type(net).__name__} has no ReLU module to read activation codes from")
+    gram = torch.stack([g for g, _, _ in per_relu]).to(torch.float64).sum(dim=0)
+    ones = torch.stack([s for _, s, _ in per_relu]).to(torch.float64).sum(dim=0)
+    units = sum(n for _, _, n in per_relu)
+    return units - ones[:, None] - ones[None, :] + 2 * gram
+
+
+@register
+@dataclass
+class Naswot(Proxy):
+    """log|det K| of the ReLU-code kernel K of a batch of real images.
+
+    Reference choices (nas-without-training v2, ``hook_logdet``):
+
+    - forward hooks on every module whose type name contains "ReLU", reading its *input*,
+      binarised per sample as c = (input > 0);
+    - K = Σ over ReLUs of c·cᵀ + (1 − c)(1 − c)ᵀ, accumulated in float64;
+    - score log|det K| from ``slogdet`` (the sign is ignored);
+    - batch 128 real training images, PyTorch's default init, train mode (never set to eval).
+
+    The reference runs a jacobian forward/backward first and fills K on a second forward of the same
+    batch. That pass only moves BN running statistics, which a train-mode forward does not read, so
+    K is bitwise the same from our single forward (tested). The reference builds NB201 networks with
+    ``num_classes=1``; the head comes after every ReLU, so it cannot change K (tested).
+    """
+
+    name: ClassVar[str] = "naswot"
+    needs: ClassVar[Needs] = "images"
+    higher_is_better: ClassVar[bool] = True
+    nan_policy: ClassVar[str] = "-inf when K is singular (two samples share every code, e.g. a disconnected NB201 cell)"
+
+    batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"naswot: batch_size must be >= 1, got {self.batch_size}")
+
+    def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> Tensor:
+        if batch is None:
+            raise ProxyError("naswot needs a batch of images")
+        kernel = naswot_kernel(build(factory, device), batch.images.to(device))
+        return torch.linalg.slogdet(kernel).logabsdet

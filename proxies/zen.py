@@ -1,0 +1,103 @@
+"""Zen-Score: Lin et al., "Zen-NAS: A Zero-Shot NAS for High-Performance Image Recognition", ICCV 2021.
+
+Computed exactly as ZenNAS's ``ZeroShotProxy/compute_zen_score.py`` scores candidates during the
+search (REFERENCE B.1).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+from proxies.base import Batch, Needs, NetworkFactory, Proxy, pre_gap
+from proxies.mechanics import bn_layers, build, capture, fresh_bn, normal
+from proxies.registry import register
+
+
+def _is_bn(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.batchnorm._BatchNorm)
+
+
+def _log_sigma_of_batch(t: Tensor) -> Tensor:
+    """log sqrt(mean over channels of the batch variance) of a BN input (N, C, ...); biased variance,
+    the one BN normalises with."""
+    per_channel = t.detach().transpose(0, 1).flatten(1).var(dim=1, correction=0)
+    return 0.5 * torch.log(per_channel.mean())
+
+
+@register
+@dataclass
+class ZenScore(Proxy):
+    """Zen-Score = log Δ + Σ_BN log σ_BN (ZenNAS's search-time protocol by default).
+
+    Reference choices (ZenNAS ``compute_zen_score``, called from ``evolution_search.py``):
+
+    - init: Gaussian N(0, 1) conv/linear weights, zero biases, BN γ = 1, β = 0;
+    - BN: train mode, fresh running buffers, momentum 0.1 (the network is never put in eval mode);
+    - input: x ~ N(0, 1) and ε ~ N(0, 1), both [batch_size, *input_shape] (data-free, no real images),
+      x' = x + ``mixup_gamma`` · ε with γ = 0.01;
+    - exactly two forward passes, f(x) then f(x'), to the pre-GAP tensor (``forward_pre_gap``);
+    - Δ = mean over the batch of the L1 sum over C·H·W of |f(x) − f(x')| (no division by γ);
+    - BN term (``bn_stat="running_var"``): Σ over BN layers that track statistics of
+      log √(mean over channels of running_var), read after the two passes, i.e. of
+      0.81 + 0.09·v₁ + 0.1·v₂ with v₁, v₂ the unbiased batch variances of the two passes;
+    - batch 64, repeat 1, as every ZenNAS search script.
+
+    ``bn_stat="batch"``: σ² = mean over channels of each BN input's (biased) batch variance in the
+    first pass, read by hooks; every BN counts, tracking or not (the hook-based variant circulating
+    in ports). ``repeat=n`` averages n independent scores, each on a freshly built and initialised
+    network. ZenNAS's standalone CLI (batch 16, repeat 32) instead re-initialises the weights of one
+    network, so its running_var accumulates across repeats; we do not reproduce that.
+
+    ZenNAS scores its own networks without residual links; we score the network the factory builds.
+    On NAS-Bench-201 the cells' BN layers dominate the BN term; that is the reference computation.
+    Components: ``zen.log_delta`` and ``zen.bn_term`` (means over repeats).
+    """
+
+    name: ClassVar[str] = "zen"
+    needs: ClassVar[Needs] = "nothing"
+    higher_is_better: ClassVar[bool] = True
+    nan_policy: ClassVar[str] = (
+        "-inf when the pre-GAP tensor does not depend on the input (Δ = 0, e.g. a disconnected NB201 cell)"
+    )
+
+    batch_size: int = 64
+    """Gaussian images per forward pass."""
+    mixup_gamma: float = 0.01
+    repeat: int = 1
+    bn_stat: Literal["running_var", "batch"] = "running_var"
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.repeat < 1:
+            raise ValueError(f"zen: batch_size and repeat must be >= 1, got {self.batch_size}, {self.repeat}")
+        if self.bn_stat not in ("running_var", "batch"):
+            raise ValueError(f"zen: bn_stat must be 'running_var' or 'batch', got {self.bn_stat!r}")
+
+    @property
+    def input_kind(self) -> str:
+        return "gaussian"
+
+    def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> dict[str, Tensor]:
+        shape = (self.batch_size, *factory.input_shape)
+        log_deltas, bn_terms = [], []
+        for _ in range(self.repeat):
+            net = fresh_bn(build(factory, device, "gaussian"), momentum=0.1)
+            batch_stats = (capture(net, _is_bn, transform=_log_sigma_of_batch) if self.bn_stat == "batch"
+                           else nullcontext([]))
+            with torch.no_grad():
+                x = normal(shape, device)
+                x_mixed = x + self.mixup_gamma * normal(shape, device)
+                with batch_stats as batch_log_sigmas:
+                    f_x = pre_gap(net, x)
+                f_mixed = pre_gap(net, x_mixed)
+                log_deltas.append(torch.log((f_x - f_mixed).abs().flatten(1).sum(dim=1).mean()))
+                log_sigmas = batch_log_sigmas if self.bn_stat == "batch" else [
+                    0.5 * torch.log(m.running_var.mean()) for m in bn_layers(net) if m.running_var is not None
+                ]
+                bn_terms.append(torch.stack(log_sigmas).sum() if log_sigmas else torch.zeros((), device=device))
+        log_delta, bn_term = torch.stack(log_deltas).mean(), torch.stack(bn_terms).mean()
+        return {"value": log_delta + bn_term, "zen.log_delta": log_delta, "zen.bn_term": bn_term}
