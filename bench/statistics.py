@@ -1,0 +1,529 @@
+"""How well a proxy ranks architectures, and how sure we are: rank metrics with bootstrap intervals.
+
+Metric set after NASLib's ``compute_scores`` (REFERENCE D.2), with the suite's own conventions:
+
+- **Kendall τ-b** (the headline figure; ties handled as ``scipy.stats.kendalltau``, variant ``b``),
+  **Spearman ρ** (Pearson on average ranks) and **Pearson r** (on the raw values).
+- **Precision of the top k%** (k = 1, 5, 10): the fraction of the proxy's top k% that is in the true
+  top k%, with ``m = max(1, round(k·n/100))`` places. Ties at the cut-off share the remaining places
+  (each tied architecture counts with the fraction of a place it gets: the expected value under random
+  tie-breaking), so #params, which ties whole groups of cells, gets no arbitrary bonus or penalty.
+- **Kendall τ within the true top 10%**: τ-b over the architectures whose accuracy is among the best
+  ``m``; architectures tied with the ``m``-th are included.
+- **Bootstrap intervals**: percentile intervals (default 95%) over ``n_resamples`` (default
+  :data:`DEFAULT_RESAMPLES` = 1000) resamples of the architectures with replacement, drawn from
+  ``numpy.random.default_rng(seed)``. Spearman, Pearson and top-k are computed for all resamples at once
+  from multiplicity weights; τ-b runs scipy's O(n log n) routine once per resample. The point estimate is
+  always the full-sample value, never the bootstrap mean.
+- **Paired bootstrap** (:func:`paired_bootstrap`): both proxies on the *same* resamples of the
+  architectures both scored, giving an interval for τ_A − τ_B and the share of resamples where A ranks
+  better.
+- **Noise ceiling** (:func:`noise_ceiling`): τ between independent training runs of the ground truth.
+
+All correlations are signed, computed on the *oriented* score (the value, negated where the proxy
+declares ``higher_is_better = False``); never |ρ| (REFERENCE E.2). Non-finite scores are excluded from
+every figure and counted (the NaN policy recorded with each run). Population-level combinations such as
+TE-NAS's rank sum are applied here, from the stored components, by ``proxy.combine_population``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+DEFAULT_RESAMPLES = 1000
+DEFAULT_CONFIDENCE = 0.95
+TOP_K_PERCENTS: tuple[int, ...] = (1, 5, 10)
+TOP_TAU_PERCENT = 10
+_CHUNK = 100
+"""Resamples drawn and evaluated together (memory: ``_CHUNK × n`` floats); fixed, so results depend
+only on the seed."""
+
+METRICS: tuple[str, ...] = (
+    "kendall_tau", "spearman_rho", "pearson_r",
+    *(f"top{k}_precision" for k in TOP_K_PERCENTS), f"top{TOP_TAU_PERCENT}_kendall_tau",
+)
+"""Every figure :func:`rank_metrics` estimates, in table order."""
+
+
+# ----------------------------------------------------------------------------- single figures
+
+
+def kendall_tau(score: np.ndarray, truth: np.ndarray) -> float:
+    """Kendall τ-b (ties in either variable handled as scipy does); NaN when a variable is constant."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(stats.kendalltau(score, truth, variant="b").statistic)
+
+
+def spearman_rho(score: np.ndarray, truth: np.ndarray) -> float:
+    """Spearman ρ: Pearson correlation of average ranks."""
+    return float(_Resampled(score, truth, _identity(score)).spearman()[0])
+
+
+def pearson_r(score: np.ndarray, truth: np.ndarray) -> float:
+    """Pearson r on the values themselves."""
+    return float(_Resampled(score, truth, _identity(score)).pearson()[0])
+
+
+def top_k_places(n: int | np.ndarray, percent: float) -> np.ndarray:
+    """Places in the top ``percent``% of ``n`` architectures: ``max(1, round(n·percent/100))``, halves up."""
+    return np.maximum(1.0, np.floor(np.asarray(n, dtype=float) * percent / 100 + 0.5))
+
+
+def top_k_precision(score: np.ndarray, truth: np.ndarray, percent: float) -> float:
+    """Fraction of the proxy's top ``percent``% that is in the true top ``percent``% (ties share places)."""
+    return float(_Resampled(score, truth, _identity(score)).top_precision(percent)[0])
+
+
+def top_kendall_tau(score: np.ndarray, truth: np.ndarray, percent: float = TOP_TAU_PERCENT) -> float:
+    """Kendall τ-b among the architectures in the true top ``percent``% (ties at the cut included)."""
+    return float(_Resampled(score, truth, _identity(score)).top_kendall(percent)[0])
+
+
+# ----------------------------------------------------------------------------- vectorised machinery
+
+
+def _identity(score: np.ndarray) -> np.ndarray:
+    return np.arange(len(score))[None]
+
+
+class _TieGroups:
+    """Tie groups of one variable (group ids ascending with the value), shared by every resample."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        unique, self.group_of_item = np.unique(values, return_inverse=True)
+        self.n_groups = len(unique)
+
+    def counts(self, entries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For resampled item ``entries`` (B, n): each entry's group id, and per resample and group the
+        number of entries in the group and below it."""
+        rows, n = entries.shape
+        group = self.group_of_item[entries]
+        size = np.bincount((group + self.n_groups * np.arange(rows)[:, None]).ravel(),
+                           minlength=rows * self.n_groups).reshape(rows, self.n_groups).astype(float)
+        return group, size, np.cumsum(size, axis=1) - size
+
+
+class _Resampled:
+    """Score and truth on a stack of resamples (rows of item indices), every figure vectorised over rows."""
+
+    def __init__(self, score: np.ndarray, truth: np.ndarray, entries: np.ndarray,
+                 groups: tuple[_TieGroups, _TieGroups] | None = None) -> None:
+        self.score, self.truth, self.entries = score, truth, entries
+        self.n = entries.shape[1]
+        gs, gt = groups or (_TieGroups(score), _TieGroups(truth))
+        self._score_groups, self._truth_groups = gs.counts(entries), gt.counts(entries)
+
+    @staticmethod
+    def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        dx = x - x.mean(axis=1, keepdims=True)
+        dy = y - y.mean(axis=1, keepdims=True)
+        var = (dx * dx).sum(axis=1) * (dy * dy).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(var > 0, (dx * dy).sum(axis=1) / np.sqrt(var), np.nan)
+
+    def pearson(self) -> np.ndarray:
+        return self._pearson(self.score[self.entries], self.truth[self.entries])
+
+    @staticmethod
+    def _ranks(counts: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+        group, size, below = counts
+        return np.take_along_axis(below + (size + 1) / 2, group, axis=1)
+
+    def spearman(self) -> np.ndarray:
+        return self._pearson(self._ranks(self._score_groups), self._ranks(self._truth_groups))
+
+    def _top_share(self, counts: tuple[np.ndarray, np.ndarray, np.ndarray], percent: float) -> np.ndarray:
+        """Per entry, the share of a top-``percent``% place it gets; a tie group straddling the cut-off
+        splits the places left over among its entries."""
+        group, size, below = counts
+        above = self.n - below - size
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(size > 0, np.clip((top_k_places(self.n, percent) - above) / size, 0.0, 1.0), 0.0)
+        return np.take_along_axis(share, group, axis=1)
+
+    def top_precision(self, percent: float) -> np.ndarray:
+        overlap = self._top_share(self._score_groups, percent) * self._top_share(self._truth_groups, percent)
+        return overlap.sum(axis=1) / top_k_places(self.n, percent)
+
+    def kendall(self) -> np.ndarray:
+        return np.array([kendall_tau(self.score[row], self.truth[row]) for row in self.entries])
+
+    def top_kendall(self, percent: float) -> np.ndarray:
+        inside = self._top_share(self._truth_groups, percent) > 0
+        return np.array([kendall_tau(self.score[row[keep]], self.truth[row[keep]])
+                         for row, keep in zip(self.entries, inside, strict=True)])
+
+    def metric(self, name: str) -> np.ndarray:
+        if name == "kendall_tau":
+            return self.kendall()
+        if name == "spearman_rho":
+            return self.spearman()
+        if name == "pearson_r":
+            return self.pearson()
+        if name == f"top{TOP_TAU_PERCENT}_kendall_tau":
+            return self.top_kendall(TOP_TAU_PERCENT)
+        return self.top_precision(float(name.removeprefix("top").removesuffix("_precision")))
+
+
+def _resamples(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Bootstrap index chunks (≤ ``_CHUNK`` × n); the same seed and n give the same resamples."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_resamples, _CHUNK):
+        yield rng.integers(0, n, size=(min(_CHUNK, n_resamples - start), n))
+
+
+def bootstrap_distribution(score: np.ndarray, truth: np.ndarray, *, n_resamples: int = DEFAULT_RESAMPLES,
+                           seed: int = 0, metrics: Sequence[str] = METRICS) -> dict[str, np.ndarray]:
+    """Each metric on each of ``n_resamples`` bootstrap resamples of the architectures (arrays of length
+    ``n_resamples``). Resamples depend only on ``seed`` and ``len(score)``, so two proxies scored on the
+    same architectures see the same resamples (the basis of :func:`paired_bootstrap`)."""
+    score, truth = _check_pair(score, truth)
+    unknown = set(metrics) - set(METRICS)
+    if unknown:
+        raise ValueError(f"unknown metric(s) {sorted(unknown)}; expected some of {', '.join(METRICS)}")
+    groups = (_TieGroups(score), _TieGroups(truth))
+    out: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
+    for entries in _resamples(len(score), n_resamples, seed):
+        resampled = _Resampled(score, truth, entries, groups)
+        for metric in metrics:
+            out[metric].append(resampled.metric(metric))
+    return {m: np.concatenate(v) if v else np.empty(0) for m, v in out.items()}
+
+
+# ----------------------------------------------------------------------------- estimates
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its bootstrap percentile interval."""
+
+    value: float
+    low: float
+    high: float
+
+
+def _interval(point: float, draws: np.ndarray, confidence: float) -> Estimate:
+    finite = draws[np.isfinite(draws)]
+    if finite.size == 0:
+        return Estimate(point, math.nan, math.nan)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return Estimate(point, float(low), float(high))
+
+
+def _check_pair(score: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    score, truth = np.asarray(score, dtype=float), np.asarray(truth, dtype=float)
+    if score.ndim != 1 or score.shape != truth.shape:
+        raise ValueError(f"score and truth must be 1-D arrays of one length, got {score.shape} and {truth.shape}")
+    if not (np.isfinite(score).all() and np.isfinite(truth).all()):
+        raise ValueError("score and truth must be finite; drop non-finite entries first")
+    if len(score) < 2:
+        raise ValueError(f"need at least 2 architectures to rank, got {len(score)}")
+    return score, truth
+
+
+def point_metrics(score: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Every metric of :data:`METRICS` on the full sample."""
+    score, truth = _check_pair(score, truth)
+    values = {"kendall_tau": kendall_tau(score, truth), "spearman_rho": spearman_rho(score, truth),
+              "pearson_r": pearson_r(score, truth)}
+    values.update({f"top{k}_precision": top_k_precision(score, truth, k) for k in TOP_K_PERCENTS})
+    values[f"top{TOP_TAU_PERCENT}_kendall_tau"] = top_kendall_tau(score, truth, TOP_TAU_PERCENT)
+    return values
+
+
+def rank_metrics(score: np.ndarray, truth: np.ndarray, *, n_resamples: int = DEFAULT_RESAMPLES,
+                 confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> dict[str, Estimate]:
+    """Every metric of :data:`METRICS` with its bootstrap interval. ``score`` is oriented (higher =
+    predicted better) and finite; ``truth`` is the ground-truth accuracy of the same architectures."""
+    return _metrics_and_draws(score, truth, n_resamples, confidence, seed)[0]
+
+
+def _metrics_and_draws(score: np.ndarray, truth: np.ndarray, n_resamples: int, confidence: float,
+                       seed: int) -> tuple[dict[str, Estimate], dict[str, np.ndarray]]:
+    points = point_metrics(score, truth)
+    draws = bootstrap_distribution(score, truth, n_resamples=n_resamples, seed=seed)
+    return {m: _interval(points[m], draws[m], confidence) for m in METRICS}, draws
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Proxy A against proxy B on the same architectures and the same bootstrap resamples."""
+
+    metric: str
+    n: int
+    a: float
+    b: float
+    difference: Estimate
+    """A − B with its interval."""
+    probability_a_better: float
+    """Share of resamples where A's figure exceeds B's (ties count half)."""
+
+
+def paired_from_draws(metric: str, n: int, a: float, b: float, draws_a: np.ndarray, draws_b: np.ndarray,
+                      confidence: float = DEFAULT_CONFIDENCE) -> PairedComparison:
+    """A :class:`PairedComparison` from two bootstrap distributions drawn on the same resamples."""
+    diff = draws_a - draws_b
+    finite = diff[np.isfinite(diff)]
+    prob = float(((finite > 0).sum() + 0.5 * (finite == 0).sum()) / finite.size) if finite.size else math.nan
+    return PairedComparison(metric, n, a, b, _interval(a - b, diff, confidence), prob)
+
+
+def paired_bootstrap(score_a: np.ndarray, score_b: np.ndarray, truth: np.ndarray, *,
+                     metric: str = "kendall_tau", n_resamples: int = DEFAULT_RESAMPLES,
+                     confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> PairedComparison:
+    """Does proxy A rank better than proxy B? Both oriented scores cover the same architectures."""
+    score_a, truth = _check_pair(score_a, truth)
+    score_b, _ = _check_pair(score_b, truth)
+    draws_a = bootstrap_distribution(score_a, truth, n_resamples=n_resamples, seed=seed, metrics=[metric])[metric]
+    draws_b = bootstrap_distribution(score_b, truth, n_resamples=n_resamples, seed=seed, metrics=[metric])[metric]
+    a, b = point_metrics(score_a, truth)[metric], point_metrics(score_b, truth)[metric]
+    return paired_from_draws(metric, len(truth), a, b, draws_a, draws_b, confidence)
+
+
+# ----------------------------------------------------------------------------- noise ceiling
+
+
+NOISE_CEILING_DATASET = "cifar10"
+"""The dataset whose per-run accuracies are published (``nb201_cifar10_trials.csv``)."""
+NOISE_CEILING_MEASURES = {
+    "trial0_vs_trial1": "τ-b between the first and second training run (archs with ≥ 2 runs)",
+    "trial0_vs_mean_of_others": "τ-b between the first run and the mean of the other runs (archs with ≥ 2 runs)",
+}
+
+
+def noise_ceiling(trials: pd.DataFrame, indices: Sequence[int] | None = None, *,
+                  accuracy_column: str | None = None, n_resamples: int = DEFAULT_RESAMPLES,
+                  confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> pd.DataFrame:
+    """How well one training run of the ground truth ranks another: the best a proxy could hope for.
+
+    ``trials`` has columns ``index``, ``trial`` and one accuracy column (NB201 v1.1 per-run CIFAR-10
+    test accuracy). Over the architectures of ``indices`` (all when None) that have at least two runs,
+    two measures (see :data:`NOISE_CEILING_MEASURES`), each a τ-b and Spearman ρ with bootstrap
+    intervals. The first is the ceiling for ranking *single-run* accuracies; the benchmark compares with
+    the mean over runs, which is less noisy, so the second (one run against the others' mean) is the
+    closer, still conservative, bound. Runs are ordered by their ``trial`` number.
+    """
+    column = accuracy_column or next(c for c in trials.columns if c not in ("index", "trial"))
+    table = trials if indices is None else trials[trials["index"].isin(np.asarray(indices))]
+    wide = table.pivot_table(index="index", columns="trial", values=column, aggfunc="first").sort_index(axis=1)
+    wide = wide[wide.notna().sum(axis=1) >= 2]
+    runs = wide.to_numpy(float)
+    rows_at = np.arange(len(runs))
+    present_first = np.argsort(np.isnan(runs), axis=1, kind="stable")  # columns of the runs, in trial order
+    first = runs[rows_at, present_first[:, 0]] if len(runs) else np.empty(0)
+    second = runs[rows_at, present_first[:, 1]] if len(runs) else np.empty(0)
+    rest_mean = (np.nansum(runs, axis=1) - first) / (np.isfinite(runs).sum(axis=1) - 1)
+    rows: list[dict[str, Any]] = []
+    for measure, other in (("trial0_vs_trial1", second), ("trial0_vs_mean_of_others", rest_mean)):
+        row: dict[str, Any] = {"measure": measure, "description": NOISE_CEILING_MEASURES[measure], "n": len(first)}
+        if len(first) >= 2:
+            draws = bootstrap_distribution(first, other, n_resamples=n_resamples, seed=seed,
+                                           metrics=["kendall_tau", "spearman_rho"])
+            for metric, point in (("kendall_tau", kendall_tau(first, other)),
+                                  ("spearman_rho", spearman_rho(first, other))):
+                est = _interval(point, draws[metric], confidence)
+                row.update({metric: est.value, f"{metric}_low": est.low, f"{metric}_high": est.high})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- stored scores
+
+
+VARIANT_KEY: tuple[str, ...] = ("space", "dataset", "proxy", "option_hash", "seed")
+"""Rows sharing these columns are one proxy protocol scored on a set of architectures."""
+
+
+@dataclass
+class Evaluation:
+    """Everything the report shows, as plain tables.
+
+    ``table``: one row per (dataset, proxy variant): each metric with ``_low``/``_high`` interval
+    columns, ``n`` (finite scores used), ``n_nonfinite``, ``n_disconnected``, median seconds and peak
+    memory per architecture, the GT key. ``paired``: τ difference and P(A better) for every ordered pair
+    of variants of a dataset, on the architectures both scored finitely. ``noise_ceiling``: see
+    :func:`noise_ceiling` (datasets with per-run ground truth only). ``points``: per architecture the
+    oriented score and accuracy used (for plots). ``notes``: anything a reader must know.
+    """
+
+    table: pd.DataFrame
+    paired: pd.DataFrame
+    noise_ceiling: pd.DataFrame
+    points: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    nan_policy: str = "exclude"
+    n_resamples: int = DEFAULT_RESAMPLES
+    confidence: float = DEFAULT_CONFIDENCE
+    seed: int = 0
+
+
+def variant_labels(rows: pd.DataFrame) -> pd.Series:
+    """Readable name per row's variant: the proxy name, plus the option hash where one dataset holds
+    several protocols of a proxy, plus the seed where it holds several seeds."""
+    labels = rows["proxy"].astype(str).copy()
+    for _, group in rows.groupby(["dataset", "proxy"], sort=False):
+        if group["option_hash"].nunique() > 1:
+            labels.loc[group.index] += "@" + group["option_hash"].astype(str).str[:6]
+        if group["seed"].nunique() > 1:
+            labels.loc[group.index] += " seed " + group["seed"].astype(str)
+    return labels
+
+
+def population_scores(rows: pd.DataFrame) -> tuple[np.ndarray, str | None]:
+    """The stored values of one variant after the proxy's population-level combination.
+
+    Calls ``proxy.combine_population(values, components)`` on the proxy class recorded with the rows
+    (``proxy_class``, ``options``). Returns the combined values and a note when the class could not be
+    loaded (the raw values are used then)."""
+    import proxies  # the bench wires proxies in; reports reach this only through the statistics
+
+    values = rows["value"].to_numpy(float)
+    first = rows.iloc[0]
+    spec = first.get("proxy_class") or first["proxy"]
+    try:
+        proxy = proxies.get(spec, **(first.get("options") or {}))
+    except (KeyError, ValueError, TypeError) as exc:
+        return values, (f"{first['proxy']}: population combination not applied, proxy class {spec!r} "
+                        f"not loadable ({exc})")
+    names = sorted({k for comp in rows["components"] for k in (comp or {})})
+    components = {k: np.array([(c or {}).get(k, math.nan) for c in rows["components"]], float) for k in names}
+    combined = np.asarray(proxy.combine_population(values, components), dtype=float)
+    if combined.shape != values.shape:
+        raise ValueError(f"{spec}.combine_population returned shape {combined.shape}, expected {values.shape}")
+    return combined, None
+
+
+NAN_POLICIES = {
+    "exclude": "non-finite scores are left out of every figure and counted",
+    "worst": "non-finite scores rank last, tied (as NASLib's NaN/inf → −1e8)",
+}
+
+
+def evaluate(rows: pd.DataFrame, ground_truth: pd.DataFrame, *, trials: pd.DataFrame | None = None,
+             nan_policy: str = "exclude", n_resamples: int = DEFAULT_RESAMPLES,
+             confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> Evaluation:
+    """Rank metrics of every stored proxy variant against ground truth.
+
+    ``rows``: stored scores (:meth:`bench.store.ResultStore.scores`). ``ground_truth``: a table indexed by
+    NB201 index with one column per GT key (``GroundTruth.table``); each row is compared with the column
+    its run recorded (``gt_key``). Each variant is combined at population level, oriented by its recorded
+    direction, stripped of non-finite scores (counted), then measured with bootstrap intervals.
+    ``trials``: per-run CIFAR-10 accuracies (``GroundTruth.trials()``); when given, the CIFAR-10 noise
+    ceiling is computed over the CIFAR-10 architectures in the store. ``nan_policy`` ("exclude"): see
+    :data:`NAN_POLICIES`.
+    """
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError(f"unknown NaN policy {nan_policy!r}; expected one of {', '.join(NAN_POLICIES)}")
+    notes: list[str] = []
+    empty = pd.DataFrame()
+    if rows.empty:
+        return Evaluation(empty, empty, empty, empty, ["the store holds no scores"], nan_policy, n_resamples,
+                          confidence, seed)
+    missing = sorted(set(rows["gt_key"]) - set(map(str, ground_truth.columns)))
+    if missing:
+        raise ValueError(f"ground truth has no column(s) {missing} recorded in the store; "
+                         f"columns: {', '.join(map(str, ground_truth.columns))}")
+    rows = rows.assign(label=variant_labels(rows)).sort_values(["arch_index"], kind="stable")
+    table_rows, points, tau_draws = [], [], {}
+    for _, group in rows.groupby(list(VARIANT_KEY), sort=True):
+        combined, note = population_scores(group)
+        if note:
+            notes.append(note)
+        direction = 1.0 if bool(group["higher_is_better"].iloc[0]) else -1.0
+        truth = _accuracies(ground_truth, group)
+        oriented = direction * combined
+        finite, known = np.isfinite(oriented), np.isfinite(truth)
+        if nan_policy == "worst" and (~finite).any():
+            oriented = np.where(finite, oriented, (oriented[finite].min() - 1.0) if finite.any() else 0.0)
+        use = np.isfinite(oriented) & known
+        first = group.iloc[0]
+        record: dict[str, Any] = {k: first[k] for k in VARIANT_KEY}
+        record.update(label=first["label"], proxy_class=first["proxy_class"],
+                      higher_is_better=bool(first["higher_is_better"]),
+                      gt_key=",".join(sorted(group["gt_key"].unique())), n=int(use.sum()),
+                      n_scored=len(group), n_nonfinite=int((~finite).sum()), n_without_truth=int((~known).sum()),
+                      n_disconnected=int(group["disconnected"].sum()),
+                      median_seconds=float(group["seconds"].median()),
+                      median_peak_memory_mb=float(group["peak_memory_mb"].median()),
+                      combined=note is None and not np.array_equal(combined, group["value"].to_numpy(float),
+                                                                   equal_nan=True))
+        if use.sum() >= 2:
+            estimates, draws = _metrics_and_draws(oriented[use], truth[use], n_resamples, confidence, seed)
+            tau_draws[(first["dataset"], first["label"])] = (group["arch_index"].to_numpy()[use], draws["kendall_tau"])
+            for metric, est in estimates.items():
+                record.update({metric: est.value, f"{metric}_low": est.low, f"{metric}_high": est.high})
+        else:
+            notes.append(f"{first['dataset']}/{first['label']}: fewer than 2 finite scores with ground truth")
+        if (~known).any():
+            notes.append(f"{first['dataset']}/{first['label']}: {int((~known).sum())} architecture(s) without "
+                         f"ground truth were left out")
+        table_rows.append(record)
+        points.append(pd.DataFrame({"dataset": first["dataset"], "label": first["label"],
+                                    "arch_index": group["arch_index"].to_numpy(), "oriented_score": oriented,
+                                    "value": combined, "accuracy": truth,
+                                    "disconnected": group["disconnected"].to_numpy(bool)}))
+    point_table = pd.concat(points, ignore_index=True)
+    paired = _paired_table(point_table, tau_draws, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    ceiling = empty
+    cifar10 = rows.loc[rows["dataset"] == NOISE_CEILING_DATASET, "arch_index"].unique()
+    if trials is not None and len(cifar10):
+        ceiling = noise_ceiling(trials, cifar10, n_resamples=n_resamples, confidence=confidence, seed=seed)
+        ceiling.insert(0, "dataset", NOISE_CEILING_DATASET)
+    return Evaluation(pd.DataFrame(table_rows), paired, ceiling, point_table, notes, nan_policy, n_resamples,
+                      confidence, seed)
+
+
+def _accuracies(ground_truth: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
+    """Each row's accuracy from the GT column its run recorded (NaN where the table lacks the arch)."""
+    truth = np.full(len(rows), math.nan)
+    for key, positions in rows.reset_index(drop=True).groupby("gt_key").groups.items():
+        truth[positions] = ground_truth[key].reindex(rows["arch_index"].to_numpy()[positions]).to_numpy(float)
+    return truth
+
+
+def _paired_table(points: pd.DataFrame, known_draws: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], *,
+                  n_resamples: int, confidence: float, seed: int) -> pd.DataFrame:
+    """τ_A − τ_B for every ordered pair of variants of a dataset, on their common finite architectures.
+
+    The τ bootstrap of each variant is taken once per dataset on the architectures *every* variant of
+    that dataset scored finitely, so all pairs share one set of resamples; where that set is the
+    variant's own (no NaN anywhere), its main-table draws are reused (``known_draws``: per (dataset,
+    label) the sorted arch indices and τ draws)."""
+    rows = []
+    for dataset, group in points.groupby("dataset", sort=True):
+        usable = group[np.isfinite(group["oriented_score"]) & np.isfinite(group["accuracy"])]
+        wide = usable.pivot_table(index="arch_index", columns="label", values="oriented_score", aggfunc="first")
+        labels = list(wide.columns)
+        wide = wide.dropna()
+        if len(labels) < 2 or len(wide) < 2:
+            continue
+        truth = usable.drop_duplicates("arch_index").set_index("arch_index").loc[wide.index, "accuracy"].to_numpy()
+        draws = {}
+        for lab in labels:
+            arch_set, known = known_draws.get((dataset, lab), (None, None))
+            if arch_set is not None and np.array_equal(arch_set, wide.index.to_numpy()):
+                draws[lab] = known
+            else:
+                draws[lab] = bootstrap_distribution(wide[lab].to_numpy(), truth, n_resamples=n_resamples, seed=seed,
+                                                    metrics=["kendall_tau"])["kendall_tau"]
+        point = {lab: kendall_tau(wide[lab].to_numpy(), truth) for lab in labels}
+        for a in labels:
+            for b in labels:
+                if a == b:
+                    continue
+                cmp = paired_from_draws("kendall_tau", len(wide), point[a], point[b], draws[a], draws[b], confidence)
+                rows.append({"dataset": dataset, "a": a, "b": b, "n": cmp.n, "tau_a": cmp.a, "tau_b": cmp.b,
+                             "tau_difference": cmp.difference.value, "tau_difference_low": cmp.difference.low,
+                             "tau_difference_high": cmp.difference.high,
+                             "probability_a_better": cmp.probability_a_better})
+    return pd.DataFrame(rows)

@@ -1,0 +1,212 @@
+"""Rank metrics against hand-worked permutations and scipy; bootstrap, paired bootstrap, noise ceiling."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from bench import statistics as st
+from proxies import Batch, NetworkFactory, Proxy, register
+
+
+def test_kendall_hand_worked():
+    assert st.kendall_tau([1, 2, 3, 4], [1, 2, 3, 4]) == pytest.approx(1.0)
+    assert st.kendall_tau([4, 3, 2, 1], [1, 2, 3, 4]) == pytest.approx(-1.0)
+    # One adjacent swap among 4: 6 pairs, 1 discordant -> (5 - 1) / 6.
+    assert st.kendall_tau([1, 2, 4, 3], [1, 2, 3, 4]) == pytest.approx(2 / 3)
+
+
+def test_spearman_hand_worked():
+    # One adjacent swap among 4: 1 - 6 * sum(d^2) / (n (n^2 - 1)) = 1 - 6 * 2 / 60.
+    assert st.spearman_rho([1, 2, 4, 3], [1, 2, 3, 4]) == pytest.approx(0.8)
+    assert st.spearman_rho([10, 20, 30, 40, 50], [5, 4, 3, 2, 1]) == pytest.approx(-1.0)
+    # Ties take average ranks: x ranks (1.5, 1.5, 3), y ranks (1, 2, 3) -> r = 0.866...
+    assert st.spearman_rho([7, 7, 9], [1, 2, 3]) == pytest.approx(np.sqrt(3) / 2)
+
+
+def test_top_k_precision_hand_worked():
+    truth = np.arange(20.0)  # true top 10% (2 of 20): items 19 and 18
+    score = truth.copy()
+    score[[18, 5]] = score[[5, 18]]  # the proxy's top 2 are 19 and 5 -> one of two is right
+    assert st.top_k_places(20, 10) == 2
+    assert st.top_k_precision(score, truth, 10) == pytest.approx(0.5)
+    assert st.top_k_precision(truth, truth, 5) == pytest.approx(1.0)
+    assert st.top_k_precision(-truth, truth, 10) == pytest.approx(0.0)
+    # All tied: each of 4 items holds 1/4 of the single top place -> expected precision 1/4.
+    assert st.top_k_precision([1, 1, 1, 1], [1, 2, 3, 4], 25) == pytest.approx(0.25)
+    # Two tied for the single place, one of them truly best -> 1/2.
+    assert st.top_k_precision([9, 9, 1, 0], [4, 3, 2, 1], 25) == pytest.approx(0.5)
+
+
+def test_top_kendall_within_true_top_ten_percent():
+    truth = np.arange(30.0)  # true top 10% = items 27, 28, 29
+    score = truth.copy()
+    score[27:] = [100.0, 99.0, 98.0]  # the proxy puts them first but in reverse order
+    assert st.kendall_tau(score, truth) > 0.9
+    assert st.top_kendall_tau(score, truth, 10) == pytest.approx(-1.0)
+
+
+def test_point_metrics_match_scipy_with_ties():
+    rng = np.random.default_rng(0)
+    truth = np.round(rng.normal(size=400), 1)
+    score = np.round(truth + rng.normal(size=400), 0)  # heavy ties, as #params has
+    assert st.kendall_tau(score, truth) == pytest.approx(stats.kendalltau(score, truth).statistic, abs=1e-12)
+    assert st.spearman_rho(score, truth) == pytest.approx(stats.spearmanr(score, truth).statistic, abs=1e-12)
+    assert st.pearson_r(score, truth) == pytest.approx(stats.pearsonr(score, truth).statistic, abs=1e-12)
+
+
+def test_bootstrap_draws_equal_metrics_on_explicit_resamples():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=300)
+    score = np.round(truth + rng.normal(size=300), 1)
+    draws = st.bootstrap_distribution(score, truth, n_resamples=4, seed=7)
+    resamples = next(st._resamples(300, 4, 7))
+    for b, rows in enumerate(resamples):
+        s, t = score[rows], truth[rows]
+        assert draws["kendall_tau"][b] == pytest.approx(stats.kendalltau(s, t).statistic, abs=1e-12)
+        assert draws["spearman_rho"][b] == pytest.approx(stats.spearmanr(s, t).statistic, abs=1e-12)
+        assert draws["pearson_r"][b] == pytest.approx(stats.pearsonr(s, t).statistic, abs=1e-12)
+        assert draws["top5_precision"][b] == pytest.approx(st.top_k_precision(s, t, 5), abs=1e-12)
+        assert draws["top10_kendall_tau"][b] == pytest.approx(st.top_kendall_tau(s, t, 10), abs=1e-12)
+
+
+def test_rank_metrics_intervals_are_seeded_and_bracket_the_estimate():
+    rng = np.random.default_rng(2)
+    truth = rng.normal(size=500)
+    score = truth + rng.normal(size=500)
+    first = st.rank_metrics(score, truth, n_resamples=200, seed=3)
+    again = st.rank_metrics(score, truth, n_resamples=200, seed=3)
+    other = st.rank_metrics(score, truth, n_resamples=200, seed=4)
+    assert first == again
+    assert first["kendall_tau"] != other["kendall_tau"]
+    for metric in st.METRICS:
+        est = first[metric]
+        assert est.low <= est.high
+    tau = first["kendall_tau"]
+    assert tau.low < tau.value < tau.high
+    assert tau.high - tau.low < 0.15  # n = 500: the standard error of tau is about 0.03
+
+
+def test_invalid_input_is_refused():
+    with pytest.raises(ValueError, match="finite"):
+        st.rank_metrics([1.0, np.nan, 3.0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="one length"):
+        st.point_metrics([1.0, 2.0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="unknown metric"):
+        st.bootstrap_distribution([1.0, 2.0], [1.0, 2.0], metrics=["auc"])
+
+
+def test_paired_bootstrap_prefers_the_better_proxy():
+    rng = np.random.default_rng(5)
+    truth = rng.normal(size=400)
+    good = truth + 0.3 * rng.normal(size=400)
+    poor = truth + 2.0 * rng.normal(size=400)
+    ab = st.paired_bootstrap(good, poor, truth, n_resamples=200, seed=0)
+    ba = st.paired_bootstrap(poor, good, truth, n_resamples=200, seed=0)
+    assert ab.a == pytest.approx(st.kendall_tau(good, truth))
+    assert ab.difference.value == pytest.approx(ab.a - ab.b)
+    assert ab.difference.low > 0 and ab.probability_a_better == 1.0
+    assert ba.probability_a_better == pytest.approx(1 - ab.probability_a_better)
+    same = st.paired_bootstrap(good, good, truth, n_resamples=50, seed=0)
+    assert same.probability_a_better == 0.5 and same.difference.value == 0.0
+
+
+def test_noise_ceiling_hand_worked():
+    trials = pd.DataFrame({
+        "index": [0, 0, 0, 1, 1, 2, 2, 3, 4, 4],
+        "trial": [0, 1, 2, 0, 1, 0, 1, 0, 0, 1],
+        "acc": [90.0, 80.0, 70.0, 60.0, 50.0, 70.0, 95.0, 99.0, 40.0, 41.0],
+    })
+    ceiling = st.noise_ceiling(trials, n_resamples=20).set_index("measure")
+    # Arch 3 has one run and is left out. First runs (90, 60, 70, 40); second (80, 50, 95, 41): one
+    # discordant pair of 6 -> tau 2/3. Others' means: (75, 50, 95, 41): same order as the second runs.
+    assert ceiling.loc["trial0_vs_trial1", "n"] == 4
+    assert ceiling.loc["trial0_vs_trial1", "kendall_tau"] == pytest.approx(2 / 3)
+    assert ceiling.loc["trial0_vs_mean_of_others", "kendall_tau"] == pytest.approx(2 / 3)
+    subset = st.noise_ceiling(trials, indices=[0, 1, 4], n_resamples=20).set_index("measure")
+    assert subset.loc["trial0_vs_trial1", "kendall_tau"] == pytest.approx(1.0)
+
+
+@pytest.mark.data
+def test_noise_ceiling_on_nb201_exceeds_params(nb201_csv):
+    """The trained accuracies of one run rank another far better than #params ranks them."""
+    trials = pd.read_csv(nb201_csv.parent / "nb201_cifar10_trials.csv")
+    table = pd.read_csv(nb201_csv, index_col="index")
+    sample = np.random.default_rng(0).choice(table.index.to_numpy(), 1000, replace=False)
+    ceiling = st.noise_ceiling(trials, sample, n_resamples=50).set_index("measure")
+    params_tau = st.kendall_tau(table.loc[sample, "params_cifar10_M"], table.loc[sample, "cifar10_test"])
+    assert 0.5 < params_tau < 0.7  # REFERENCE A.3: 0.578 over all archs
+    assert ceiling.loc["trial0_vs_trial1", "kendall_tau"] > params_tau + 0.1
+    assert ceiling.loc["trial0_vs_mean_of_others", "n"] > 700  # about 86% of archs have >= 2 runs
+
+
+@register
+@dataclass
+class RankSumProbe(Proxy):
+    """Test proxy with a population-level combination: the sum of the ranks of its two components."""
+
+    name: ClassVar[str] = "test_stats_rank_sum"
+    higher_is_better: ClassVar[bool] = True
+
+    def compute(self, factory: NetworkFactory, batch: Batch | None, device) -> float:
+        raise NotImplementedError("the statistics never run a proxy")
+
+    def combine_population(self, values: np.ndarray, components: Mapping[str, np.ndarray]) -> np.ndarray:
+        return stats.rankdata(components["a"]) + stats.rankdata(components["b"])
+
+
+def _rows(proxy: str, values, *, higher_is_better=True, components=None, proxy_class=None) -> pd.DataFrame:
+    n = len(values)
+    return pd.DataFrame({
+        "space": "nb201", "dataset": "cifar10", "proxy": proxy, "option_hash": "h", "seed": 0,
+        "arch_index": np.arange(n), "value": np.asarray(values, float),
+        "components": components or [{} for _ in range(n)], "options": [{} for _ in range(n)],
+        "proxy_class": proxy_class or f"{__name__}:RankSumProbe", "higher_is_better": higher_is_better,
+        "gt_key": "cifar10_test", "disconnected": False, "seconds": 0.01, "peak_memory_mb": 1.0,
+    })
+
+
+def test_evaluate_orients_excludes_nonfinite_and_combines_population():
+    n = 40
+    truth = pd.DataFrame({"cifar10_test": np.arange(n, dtype=float)})
+    lower_better = _rows("lower", -np.arange(n, dtype=float), higher_is_better=False)
+    lower_better["proxy_class"] = "no_such_module:Nothing"
+    with_nan = _rows("nan", np.where(np.arange(n) < 5, np.nan, np.arange(n, dtype=float)))
+    with_nan["proxy_class"] = lower_better["proxy_class"]
+    # Components whose rank sum orders the archs exactly as the truth, while the raw values are reversed.
+    comps = [{"a": float(i), "b": float(2 * i)} for i in range(n)]
+    combined = _rows("test_stats_rank_sum", -np.arange(n, dtype=float), components=comps)
+    rows = pd.concat([lower_better, with_nan, combined], ignore_index=True)
+    evaluation = st.evaluate(rows, truth, n_resamples=30)
+    result = evaluation.table.set_index("label")
+    assert result.loc["lower", "kendall_tau"] == pytest.approx(1.0)  # value -i, lower is better -> oriented +i
+    assert any("no_such_module" in note for note in evaluation.notes)  # combination skipped, and said so
+    assert result.loc["nan", "n"] == n - 5 and result.loc["nan", "n_nonfinite"] == 5
+    assert result.loc["nan", "kendall_tau"] == pytest.approx(1.0)
+    assert result.loc["test_stats_rank_sum", "kendall_tau"] == pytest.approx(1.0)
+    assert bool(result.loc["test_stats_rank_sum", "combined"])
+    worst = st.evaluate(with_nan, truth, nan_policy="worst", n_resamples=30).table.iloc[0]
+    assert worst["n"] == n and worst["n_nonfinite"] == 5
+    # The 5 NaN archs are the truly worst 5, so ranking them last, tied, keeps tau = 1 among the rest
+    # but their mutual tie costs a little: 10 tied pairs out of 780.
+    assert worst["kendall_tau"] == pytest.approx(770 / np.sqrt(780 * 770))
+
+
+def test_evaluate_paired_table_is_antisymmetric():
+    n = 60
+    rng = np.random.default_rng(0)
+    truth = pd.DataFrame({"cifar10_test": rng.normal(size=n)})
+    rows = pd.concat([_rows("good", truth["cifar10_test"] + 0.1 * rng.normal(size=n)),
+                      _rows("poor", rng.normal(size=n))], ignore_index=True)
+    rows["proxy_class"] = "no_such_module:Nothing"
+    paired = st.evaluate(rows, truth, n_resamples=40).paired.set_index(["a", "b"])
+    ab, ba = paired.loc[("good", "poor")], paired.loc[("poor", "good")]
+    assert ab["tau_difference"] == pytest.approx(-ba["tau_difference"])
+    assert ab["probability_a_better"] == pytest.approx(1 - ba["probability_a_better"])
+    assert ab["probability_a_better"] > 0.95
