@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from proxies.base import Batch, Needs, NetworkFactory, Proxy
-from proxies.mechanics import is_relu
+from proxies.mechanics import build, is_relu
 from proxies.registry import register
 
 FlopsCount = Literal["conv", "all"]
@@ -50,12 +50,13 @@ def count_flops(net: nn.Module, input_shape: tuple[int, ...], count: FlopsCount 
     ``count="conv"`` (NATS-Bench): conv C_out·H_out·W_out·C_in/groups·k² and linear in·out only.
     ``count="all"`` (NASLib/tensorwatch style) adds, per output element, 2 for a BN, 1 for a ReLU,
     k² for a k×k pooling window, 1 for a conv or linear bias, and 1 per *input* element of adaptive
-    (global) pooling. Counted by forward hooks on the ``meta`` device: shapes only, no arithmetic.
-    ``net`` is moved to ``meta`` (its weights are discarded); pass a copy you do not need.
+    (global) pooling. Counted by forward hooks during one no-grad forward, in eval mode, of a zero
+    input on the device of ``net``'s parameters (CPU when it has none); ``net`` is left in eval mode.
     """
     if count not in ("conv", "all"):
         raise ValueError(f"unknown FLOPs count {count!r}; expected 'conv' or 'all'")
-    net = net.to("meta").eval()
+    device = next(net.parameters(), torch.empty(0)).device
+    net.eval()
     total = 0
 
     def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
@@ -65,7 +66,7 @@ def count_flops(net: nn.Module, input_shape: tuple[int, ...], count: FlopsCount 
     handles = [m.register_forward_hook(hook) for m in net.modules() if not list(m.children())]
     try:
         with torch.no_grad():
-            net(torch.zeros((1, *input_shape), device="meta"))
+            net(torch.zeros((1, *input_shape), device=device))
     finally:
         for h in handles:
             h.remove()
@@ -111,6 +112,4 @@ class Flops(Proxy):
             raise ValueError(f"flops: count must be 'conv' or 'all', got {self.count!r}")
 
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> float:
-        with torch.device("meta"):
-            net = factory()
-        return count_flops(net, factory.input_shape, self.count) / 1e6
+        return count_flops(build(factory, device), factory.input_shape, self.count) / 1e6

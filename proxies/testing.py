@@ -178,6 +178,10 @@ def _check_determinism_and_state(name: str, proxy: Proxy, factory: NetworkFactor
     rng_before = torch.get_rng_state()
 
     first = _score(name, proxy, factory, batch, seed, "the connected network")
+    if not torch.equal(torch.get_rng_state(), rng_before):
+        _fail(name, "scoring changed the caller's random-number state")
+    if not torch.equal(batch.images, images) or (labels is not None and not torch.equal(batch.labels, labels)):
+        _fail(name, "scoring changed the caller's batch")
     second = _score(name, proxy, factory, batch, seed, "the connected network")
     if not _same(first.value, second.value):
         _fail(name, f"seed {seed} gave {first.value!r}, then {second.value!r}")
@@ -186,18 +190,13 @@ def _check_determinism_and_state(name: str, proxy: Proxy, factory: NetworkFactor
         _fail(name, f"seed {seed} gave components {first.components}, then {second.components}")
     if not isinstance(first.value, float) or not all(isinstance(v, float) for v in first.components.values()):
         _fail(name, "value and components must be floats")
-
-    if not torch.equal(torch.get_rng_state(), rng_before):
-        _fail(name, "scoring changed the caller's random-number state")
-    if not torch.equal(batch.images, images) or (labels is not None and not torch.equal(batch.labels, labels)):
-        _fail(name, "scoring changed the caller's batch")
     net_after = callers_net.state_dict()
-    changed = [k for k, v in net_before.items() if not torch.equal(v, net_after[k])]
+    changed = [k for k, v in net_before.items() if k not in net_after or not torch.equal(v, net_after[k])]
     if changed:
         _fail(name, f"scoring changed a network the factory built earlier: {', '.join(changed[:5])}")
     torch.manual_seed(seed)
     rebuilt = factory().state_dict()
-    changed = [k for k, v in net_before.items() if not torch.equal(v, rebuilt[k])]
+    changed = [k for k, v in net_before.items() if k not in rebuilt or not torch.equal(v, rebuilt[k])]
     if changed:
         _fail(name, f"scoring changed what the factory builds: {', '.join(changed[:5])}")
     return first
