@@ -123,7 +123,8 @@ def _groups(archs: list[Nb201Arch]) -> dict[tuple[int, int], list[int]]:
 
 
 def test_counted_modules_are_the_built_ones(table: pd.DataFrame, archs: list[Nb201Arch]) -> None:
-    """One real network per (#1x1, #3x3) group and dataset (on the meta device: no memory, no init)."""
+    """One real network per (#1x1, #3x3) group and dataset (on the CPU: cheaper than the meta device,
+    whose dispatch overhead outweighs the ~1 M-parameter init)."""
     groups = _groups(archs)
     assert len(groups) == 28  # n1 + n3 <= 6
     for (n1, n3), members in groups.items():
@@ -131,8 +132,7 @@ def test_counted_modules_are_the_built_ones(table: pd.DataFrame, archs: list[Nb2
         for ds, (classes, _) in DATASETS.items():
             # the benchmark's count only depends on the conv counts ...
             assert table[f"params_{ds}_M"].iloc[members].nunique() == 1
-            with torch.device("meta"):
-                net = Nb201Network(arch, num_classes=classes)
+            net = Nb201Network(arch, num_classes=classes)
             built = sum(p.numel() for p in net.parameters())
             assert built == nb201_param_count(arch, classes), (n1, n3, ds)
 
