@@ -365,7 +365,7 @@ def load_batch(dataset: str, batch_size: int, seed: int, source: str | os.PathLi
                root: str | os.PathLike | None = None) -> Batch:
     """``batch_size`` images with labels, normalised as NB201 trained ``dataset`` (see the module doc).
 
-    ``Batch.source`` records ``dataset:split:path:seed=N`` (``dataset:noise:gaussian:seed=N`` for noise;
+    ``Batch.source`` records ``dataset:split:/absolute/path:seed=N`` (``dataset:noise:gaussian:seed=N`` for noise;
     ``cifar100:train:cifar10-images:path:seed=N`` when CIFAR-10 images stand in for CIFAR-100).
     """
     dataset = _check_dataset(dataset)
@@ -389,7 +389,7 @@ def load_batch(dataset: str, batch_size: int, seed: int, source: str | os.PathLi
     chosen = np.random.default_rng(seed).permutation(len(images))[:batch_size]
     pixels = images.read(chosen)
     _check_fits(images, dataset, pixels.shape[-1])
-    origin = f"{substitute}:{path}" if substitute else str(path)
+    origin = f"{substitute}:{path.absolute()}" if substitute else str(path.absolute())
     return Batch(normalize(torch.from_numpy(pixels), dataset), torch.from_numpy(images.labels[chosen]), classes,
                  f"{dataset}:{split}:{origin}:seed={seed}")
 

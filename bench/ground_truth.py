@@ -121,6 +121,7 @@ class GroundTruth:
 
     table: pd.DataFrame
     source: str
+    """Absolute path of the file it was loaded from."""
     trials_table: pd.DataFrame | Path | None = field(default=None, repr=False)
     """Per-trial CIFAR-10 accuracies, or the path of a csv read on first use."""
 
@@ -189,7 +190,7 @@ class GroundTruth:
             raise GroundTruthError(f"{path}: not an NB201 table ({message})") from None
         _validate_table(table, str(path))
         trials = path.parent / TRIALS_NAME
-        return cls(table, str(path), trials if trials.is_file() else None)
+        return cls(table, str(path.absolute()), trials if trials.is_file() else None)
 
     @classmethod
     def from_official(cls, path: str | os.PathLike, progress: bool = True) -> GroundTruth:
@@ -200,7 +201,7 @@ class GroundTruth:
         path = Path(path)
         api = _open_official(path)
         table, trials = _official_table(api, str(path), progress)
-        return cls(table, str(path), trials)
+        return cls(table, str(path.absolute()), trials)
 
     # ------------------------------------------------------------------ queries
 

@@ -39,7 +39,7 @@ def test_info_prints_the_summary(nb201_csv: Path, capsys: pytest.CaptureFixture)
     out = capsys.readouterr().out
     table = pd.read_csv(nb201_csv)
     disconnected = int((table["cifar10_test"] == 10.0).sum())
-    for needle in ["15,625 architectures", str(nb201_csv), "6,466", f"{disconnected:,}", "36,986 trials"]:
+    for needle in ["15,625 architectures", str(nb201_csv.absolute()), "6,466", f"{disconnected:,}", "36,986 trials"]:
         assert needle in out, (needle, out)
     rows = {line.split()[0]: line for line in out.splitlines() if line.strip().startswith(("cifar", "imagenet"))}
     assert "94.37" in rows["cifar10"] and "91.61" in rows["cifar10"]
@@ -50,7 +50,7 @@ def test_info_follows_zenbench_data(nb201_csv: Path, capsys: pytest.CaptureFixtu
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZENBENCH_DATA", str(nb201_csv.parent.parent))
     assert main(["gt", "info"]) == 0
-    assert f"source: {nb201_csv.parent.parent / 'nb201' / 'nb201.csv'}" in capsys.readouterr().out
+    assert f"source: {(nb201_csv.parent.parent / 'nb201' / 'nb201.csv').absolute()}" in capsys.readouterr().out
 
 
 def test_info_errors_are_one_line_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture,

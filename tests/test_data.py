@@ -65,7 +65,7 @@ def test_cifar10_pickle_batch_holds_real_images_with_their_labels() -> None:
     folder = require_data(SUBSET)
     batch = load_batch("cifar10", 64, seed=0, source=folder)
     assert batch.images.shape == (64, 3, 32, 32) and batch.images.dtype == torch.float32
-    assert batch.num_classes == 10 and batch.source == f"cifar10:train:{folder}:seed=0"
+    assert batch.num_classes == 10 and batch.source == f"cifar10:train:{folder.absolute()}:seed=0"
     raw = raw_pickle(folder / "data_batch_1")
     rows = {row.tobytes(): i for i, row in enumerate(raw["data"])}
     for image, label in zip(pixels_of(batch.images, "cifar10"), batch.labels.tolist(), strict=True):
@@ -114,26 +114,29 @@ def test_tar_batches_decode_only_what_they_need(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(data, "_decode", lambda blob, name: calls.append(name) or decode(blob, name))
     batch = load_batch("cifar10", 8, seed=1, source=tar)
     assert len(calls) == 8 and batch.images.shape == (8, 3, 32, 32)
-    assert batch.source == f"cifar10:train:{tar}:seed=1" and all(c.startswith(f"{tar}:train/") for c in calls)
+    assert batch.source == f"cifar10:train:{tar.absolute()}:seed=1"
+    assert all(c.startswith(f"{tar}:train/") for c in calls)
 
 
 def test_auto_sources_under_the_data_root(data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZENBENCH_DATA", str(data_root))
+    subset = (data_root / SUBSET).absolute()
     c10 = load_batch("cifar10", 32, seed=2)
-    assert c10.source == f"cifar10:train:{data_root / SUBSET}:seed=2"
+    assert c10.source == f"cifar10:train:{subset}:seed=2"
     c100 = load_batch("cifar100", 32, seed=2)  # no CIFAR-100 copy: CIFAR-10 images, said so
-    assert c100.num_classes == 100 and c100.source == f"cifar100:train:cifar10-images:{data_root / SUBSET}:seed=2"
+    assert c100.num_classes == 100 and c100.source == f"cifar100:train:cifar10-images:{subset}:seed=2"
     assert np.array_equal(pixels_of(c100.images, "cifar100"), pixels_of(c10.images, "cifar10"))
     assert not torch.allclose(c100.images, c10.images)  # normalised for the CIFAR-100 network
-    assert load_batch("imagenet16", 8, seed=0).source.startswith(f"imagenet16:train:{data_root / IMAGENET16}:")
+    imagenet16 = (data_root / IMAGENET16).absolute()
+    assert load_batch("imagenet16", 8, seed=0).source.startswith(f"imagenet16:train:{imagenet16}:")
     with pytest.raises(DataError) as err:
         load_dataset("cifar100", "train")  # training never substitutes
     one_line(err, "cifar100", str(data_root))
     # training prefers the full JPEG copy over the 4,000-image subset
     root = tmp_path / "root"
     (root / "cifar10-subset").mkdir(parents=True)
-    (root / SUBSET).symlink_to(data_root / SUBSET)
-    (root / "cifar10-jpeg.tar.gz").symlink_to(data_root / "cifar10-jpeg.tar.gz")
+    (root / SUBSET).symlink_to((data_root / SUBSET).resolve())
+    (root / "cifar10-jpeg.tar.gz").symlink_to((data_root / "cifar10-jpeg.tar.gz").resolve())
     images, labels, classes = load_dataset("cifar10", "test", root=root, progress=False)
     assert images.shape == (10_000, 3, 32, 32) and images.dtype == torch.uint8 and classes == 10
     assert labels.dtype == torch.int64 and labels.bincount().tolist() == [1000] * 10
