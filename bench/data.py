@@ -182,8 +182,10 @@ def _load_pickle(path: Path) -> dict:
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
 
 
-def _pickled_images(files: list[Path], label_key: str, side: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Concatenate ``data`` (N x 3*side*side uint8, R, G, B planes) and labels of pickle batches."""
+def _pickled_images(files: list[Path], label_key: str, side: int,
+                    keep: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Concatenate ``data`` (N x 3*side*side uint8, R, G, B planes) and labels of pickle batches,
+    keeping per file only the images whose labels pass ``keep`` (a boolean mask of the labels)."""
     pixels, labels, names = [], [], []
     for file in files:
         entry = _load_pickle(file)
@@ -193,9 +195,11 @@ def _pickled_images(files: list[Path], label_key: str, side: int) -> tuple[np.nd
         if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * side * side or len(lab) != len(data):
             raise DataError(f"{file}: expected uint8 data N x {3 * side * side} with N labels, "
                             f"found {data.dtype} {data.shape} and {len(lab)} labels")
-        pixels.append(data.reshape(-1, 3, side, side))
-        labels.append(lab.astype(np.int64))
-        names.extend(f"{file.name}[{i}]" for i in range(len(data)))
+        lab = lab.astype(np.int64)
+        rows = np.arange(len(data)) if keep is None else np.flatnonzero(keep(lab))
+        pixels.append(data[rows].reshape(-1, 3, side, side))
+        labels.append(lab[rows])
+        names.extend(f"{file.name}[{i}]" for i in rows)
     return np.concatenate(pixels), np.concatenate(labels), names
 
 
@@ -233,10 +237,9 @@ def _open_imagenet16(path: Path, split: str) -> ImageSplit:
     files = _numbered(path, "train_data_batch_") if split == "train" else [path / "val_data"]
     files = _require([f for f in files if f.is_file()], path,
                      "train_data_batch_* files" if split == "train" else "val_data")
-    pixels, labels, names = _pickled_images(files, "labels", 16)
-    keep = (labels >= 1) & (labels <= _IMAGENET16_CLASSES)  # ImageNet16-120: classes 1..120 of 1..1000
-    kept_names = [n for n, k in zip(names, keep, strict=True) if k]
-    return _in_memory("imagenet16-pickle", path, split, pixels[keep], labels[keep] - 1, kept_names)
+    # ImageNet16-120: classes 1..120 of 1..1000, filtered file by file (the full train split is ~1 GB)
+    pixels, labels, names = _pickled_images(files, "labels", 16, keep=lambda y: (y >= 1) & (y <= _IMAGENET16_CLASSES))
+    return _in_memory("imagenet16-pickle", path, split, pixels, labels - 1, names)
 
 
 def _decode(blob: bytes, name: str) -> np.ndarray:

@@ -203,6 +203,8 @@ def test_imagenet16_keeps_classes_1_to_120(tmp_path: Path) -> None:
     got, labels, classes = load_dataset("imagenet16", "train", source=tmp_path)
     assert classes == 120 and labels.tolist() == [0, 119, 59]
     assert np.array_equal(got.numpy(), images[[0, 2, 4]])
+    assert open_split(tmp_path, "train").names == ("train_data_batch_1[0]", "train_data_batch_1[2]",
+                                                   "train_data_batch_2[1]")
     with pytest.raises(DataError) as err:
         load_batch("cifar10", 2, seed=0, source=tmp_path)
     one_line(err, "16x16", "32x32")
