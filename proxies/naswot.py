@@ -16,13 +16,35 @@ from proxies.registry import register
 
 
 def _code_gram(t: Tensor) -> tuple[Tensor, Tensor, int]:
-    """For one ReLU input: (c·cᵀ, row sums of c, units) of the binary codes c = (input > 0).
+    """For one ReLU input: (c·cᵀ, row sums of c, units) of the binary codes c = (input > 0), in float64.
 
-    float32 products of 0/1 codes are exact while the counts, at most one ReLU's units, stay below 2^24;
+    The products run in float32, exact while the counts, at most one ReLU's units, stay below 2^24;
     wider layers use float64."""
-    flat = t.detach().flatten(1)
-    codes = (flat > 0).to(torch.float32 if flat.shape[1] < 2**24 else torch.float64)
-    return codes @ codes.T, codes.sum(dim=1), codes.shape[1]
+    positive = (t.detach() > 0).flatten(1)
+    codes = positive.to(torch.float32 if positive.shape[1] < 2**24 else torch.float64)
+    return (codes @ codes.T).double(), codes.sum(dim=1).double(), codes.shape[1]
+
+
+class _RecentGrams:
+    """:func:`_code_gram` that reuses the result for a ReLU input it saw among the last ``size`` ones.
+
+    Several ReLUs often read one tensor (in an NB201 cell, every conv on edges leaving a node); the
+    reference adds that tensor's codes once per ReLU, so we add the same Gram again instead of
+    recomputing it. A hit needs the same tensor object, unmodified since (``_version``); holding the
+    last few inputs keeps their memory from being reused by another tensor.
+    """
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self.recent: list[tuple[Tensor, int, tuple[Tensor, Tensor, int]]] = []
+
+    def __call__(self, t: Tensor) -> tuple[Tensor, Tensor, int]:
+        for seen, version, stats in self.recent:
+            if seen is t and version == t._version:
+                return stats
+        stats = _code_gram(t)
+        self.recent = [*self.recent[1 - self.size:], (t, t._version, stats)]
+        return stats
 
 
 def naswot_kernel(net: nn.Module, images: Tensor) -> Tensor:
@@ -30,14 +52,14 @@ def naswot_kernel(net: nn.Module, images: Tensor) -> Tensor:
 
     One forward of ``net`` in its current mode; the codes are read from every ReLU's *input*
     (:func:`proxies.mechanics.is_relu`). Expanding (1−c)(1−c)ᵀ gives K = N_A − s_i − s_j + 2·c·cᵀ
-    (s = row sums), so each ReLU costs one Gram matrix product and no per-sample loop.
+    (s = row sums), so each distinct ReLU input costs one Gram matrix product and no per-sample loop.
     """
-    with torch.no_grad(), capture(net, is_relu, transform=_code_gram) as per_relu:
+    with torch.no_grad(), capture(net, is_relu, transform=_RecentGrams()) as per_relu:
         net(images)
     if not per_relu:
         raise ProxyError(f"NASWOT: {type(net).__name__} has no ReLU module to read activation codes from")
-    gram = torch.stack([g for g, _, _ in per_relu]).to(torch.float64).sum(dim=0)
-    ones = torch.stack([s for _, s, _ in per_relu]).to(torch.float64).sum(dim=0)
+    gram = torch.stack([g for g, _, _ in per_relu]).sum(dim=0)
+    ones = torch.stack([s for _, s, _ in per_relu]).sum(dim=0)
     units = sum(n for _, _, n in per_relu)
     return units - ones[:, None] - ones[None, :] + 2 * gram
 

@@ -44,6 +44,31 @@ def test_score_is_log_det_summed_over_relus(relus: int) -> None:
     assert value == pytest.approx(math.log(DET_BY_HAND * relus**3), rel=1e-12)  # K doubles, det × 2³
 
 
+class Fan(nn.Module):
+    """Two ReLUs reading one tensor object (as NB201 convs on edges leaving one node); with
+    ``negate_between`` the tensor is negated in place between them, so the second sees other codes."""
+
+    def __init__(self, negate_between: bool) -> None:
+        super().__init__()
+        self.negate_between = negate_between
+        self.relu_a, self.relu_b = nn.ReLU(), nn.ReLU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        shared = x.clone()
+        a = self.relu_a(shared)
+        if self.negate_between:
+            shared.neg_()
+        return (a + self.relu_b(shared)).flatten(1)
+
+
+def test_relus_sharing_an_input_each_count() -> None:
+    assert torch.equal(naswot_kernel(Fan(False), IMAGES), 2 * torch.tensor(K_BY_HAND, dtype=torch.float64))
+    # negated codes [0,0,1,0], [0,1,0,1], [0,0,0,1]: K' = [[4,1,2],[1,4,3],[2,3,4]] by hand
+    k = naswot_kernel(Fan(True), IMAGES)
+    assert torch.equal(k, torch.tensor([[8, 3, 5], [3, 8, 6], [5, 6, 8]], dtype=torch.float64))
+    assert float(torch.linalg.det(k)) == pytest.approx(8 * (64 - 36) - 3 * (24 - 30) + 5 * (18 - 40))  # 132
+
+
 def test_kernel_is_n_minus_hamming_for_random_codes() -> None:
     x = torch.randn(9, 1, 5, 7, generator=torch.Generator().manual_seed(0))
     codes = (x.flatten(1) > 0).numpy()
