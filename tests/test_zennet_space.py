@@ -23,7 +23,7 @@ from search.spaces.zennet import (
     smart_round,
     zennet_init,
 )
-from search.spaces.zennet_space import MOBILENET_LIKE, RESNET_LIKE, ZenNetMutationSpace, get_rules
+from search.spaces.zennet_space import MOBILENET_LIKE, PRESETS, RESNET_LIKE, ZenNetMutationSpace, get_rules
 
 TINY = "SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,16,2,8,1)SuperConvK1BNRELU(16,32,1,1)"
 CIFAR_INIT = ("SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,16,1,8,1)SuperResK3K3(16,32,2,16,1)"
@@ -270,3 +270,12 @@ def test_space_metrics_are_zennas_counts() -> None:
     assert m.layers == child.num_layers
     # ZenNet-1.0M as published exceeds the 1e6 ZenNAS-count budget with the search's 100-class head
     assert count_params(zennets.get_structure("ZenNet-1.0M"), 100, convention="zennas") > 1e6
+
+
+def test_presets_are_zennas_search_scripts() -> None:
+    p1m, p400 = PRESETS["cifar-params1M"], PRESETS["imagenet-flops400M"]
+    assert (p1m.initial, p1m.space, p1m.max_params, p1m.max_layers, p1m.num_classes) == (
+        CIFAR_INIT, "resnet", 1e6, 18, 100)
+    assert (p400.initial, p400.space, p400.max_flops, p400.max_layers, p400.resolution) == (
+        IMAGENET_INIT, "mobilenet", 400e6, 14, 224)
+    assert PRESETS["cifar-params2M"].max_layers == 20 and PRESETS["imagenet-flops800M"].max_layers == 16

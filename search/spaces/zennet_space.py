@@ -234,3 +234,37 @@ class ZenNetMutationSpace:
         return {"space": self.name, "initial": str(self.initial), "num_classes": self.num_classes,
                 "resolution": self.resolution, "warmup_replaces": self.warmup_replaces,
                 "child_replaces": self.child_replaces, "split_layer_threshold": self.rules.split_layer_threshold}
+
+
+CIFAR_INITIAL = ("SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,16,1,8,1)SuperResK3K3(16,32,2,16,1)"
+                 "SuperResK3K3(32,64,2,32,1)SuperResK3K3(64,64,2,32,1)SuperConvK1BNRELU(64,128,1,1)")
+IMAGENET_INITIAL = ("SuperConvK3BNRELU(3,8,2,1)SuperResIDWE6K3(8,32,2,8,1)SuperResIDWE6K3(32,48,2,32,1)"
+                    "SuperResIDWE6K3(48,96,2,48,1)SuperResIDWE6K3(96,128,2,96,1)SuperConvK1BNRELU(128,2048,1,1)")
+
+
+@dataclass(frozen=True)
+class SearchPreset:
+    """One of ZenNAS's search scripts (``scripts/Zen_NAS_*.sh``; REFERENCE C.4). Budgets in ZenNAS counts."""
+
+    name: str
+    space: str
+    initial: str
+    num_classes: int
+    resolution: int
+    max_layers: int
+    max_params: float | None = None
+    max_flops: float | None = None
+    use_se_for_training: bool = False
+
+
+PRESETS: dict[str, SearchPreset] = {p.name: p for p in (
+    SearchPreset("cifar-params1M", "resnet", CIFAR_INITIAL, 100, 32, 18, max_params=1e6),
+    SearchPreset("cifar-params2M", "resnet", CIFAR_INITIAL, 100, 32, 20, max_params=2e6),
+    SearchPreset("imagenet-flops400M", "mobilenet", IMAGENET_INITIAL, 1000, 224, 14, max_flops=400e6,
+                 use_se_for_training=True),
+    SearchPreset("imagenet-flops600M", "mobilenet", IMAGENET_INITIAL, 1000, 224, 14, max_flops=600e6,
+                 use_se_for_training=True),
+    SearchPreset("imagenet-flops800M", "mobilenet", IMAGENET_INITIAL, 1000, 224, 16, max_flops=800e6,
+                 use_se_for_training=True),
+)}
+"""ZenNAS's FLOPs/params search scripts; every one uses population 512, 480,000 iterations, batch 64."""
