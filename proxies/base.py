@@ -103,7 +103,9 @@ class Proxy(ABC):
 
     @property
     def batch_size(self) -> int | None:
-        """Images the proxy consumes from a supplied batch (``None``: it needs no batch)."""
+        """Images per forward pass: the first ``batch_size`` of a supplied batch when the proxy needs
+        images, else the size of the synthetic input it draws (Zen's Gaussian batch). ``None``: the proxy
+        consumes a whole supplied batch, or needs none. Proxies expose it as a ``batch_size`` option."""
         return None
 
     @property
