@@ -18,7 +18,9 @@ code idstcv/ZenNAS (``PlainNet/*.py``, ``Masternet.py``). A structure is a chain
 Shortcuts follow ZenNAS's ``ResBlockProj``/``ResBlock``: the first unit of a super-block always has a
 projection (1x1 conv *with bias*, stride, then BN); a later unit has one only when its stride > 1 or its in
 and out channels differ, otherwise it is the identity. ``no_reslink`` drops every shortcut (the VCNN that
-the search scores); ``no_bn`` drops every BatchNorm. Every BN has eps 1e-3, as MasterNet sets.
+the search scores); ``no_bn`` drops every BatchNorm (ZenNAS's ``no_BN`` drops the main-path BNs but keeps
+those inside projections and SE; the two agree on the residual-free, SE-free networks the search scores).
+Every BN has eps 1e-3, as MasterNet sets.
 The network is blocks -> global average pooling -> ``Linear(last, num_classes)`` with bias.
 """
 
