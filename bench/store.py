@@ -24,7 +24,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,8 @@ class ScoreRow:
         return not math.isfinite(self.value)
 
 
-_SCORE_COLUMNS: tuple[str, ...] = (*(f.name for f in fields(ScoreRow)), "nonfinite")
+_ROW_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ScoreRow))
+_SCORE_COLUMNS: tuple[str, ...] = (*_ROW_FIELDS, "nonfinite")
 _RUN_COLUMNS: tuple[str, ...] = ("run_id", "started", "finished", "status", "command", "config", "zenbench_version",
                                  "torch_version", "python_version", "platform", "device", "n_computed")
 
@@ -200,7 +201,7 @@ class ResultStore:
 
     def add(self, row: ScoreRow) -> bool:
         """Store one score and commit; ``False`` when its key was already there (nothing changed)."""
-        values = asdict(row)
+        values = {name: getattr(row, name) for name in _ROW_FIELDS}
         values["value"] = row.value if not math.isnan(row.value) else None
         values["components"] = _json(dict(row.components))
         values["options"] = _json(dict(row.options))
