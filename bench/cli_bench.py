@@ -1,0 +1,118 @@
+"""``zenbench bench`` (score proxies into a results store), ``merge`` (combine stores) and ``report``.
+
+Thin wrappers over :func:`bench.runner.run_benchmark`, :func:`bench.store.merge_stores` and
+:func:`reports.render.render_report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench.cli_gt import add_ground_truth_option
+from bench.runner import SPACES, RunConfigError, Shard, run_benchmark
+from bench.statistics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, NAN_POLICIES
+from bench.store import merge_stores
+from search.spaces.nb201 import DATASETS
+
+
+def parse_sample(text: str) -> int | None:
+    """``N`` (a positive integer) or ``all``."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise RunConfigError(f"--sample {text!r}: expected a positive integer or 'all'")
+    return value
+
+
+def parse_proxies(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise RunConfigError(f"--proxies {text!r}: expected a comma-separated list, e.g. zen,synflow,params")
+    return names
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    bench = subparsers.add_parser(
+        "bench", help="score proxies on NAS-Bench-201 architectures into a results store",
+        description="Score proxies on a seeded sample of NAS-Bench-201 architectures. Each score is stored "
+        "as soon as it exists; rerunning the same command computes only what is missing.")
+    bench.add_argument("--space", default="nb201", choices=SPACES, help="search space (default nb201)")
+    bench.add_argument("--dataset", default="cifar10", choices=list(DATASETS), help="default cifar10")
+    bench.add_argument("--proxies", required=True, metavar="LIST",
+                       help="comma-separated proxy names or package.module:Class specs, e.g. zen,synflow,params")
+    bench.add_argument("--sample", required=True, metavar="N|all", help="architectures to sample, or all")
+    bench.add_argument("--seed", type=int, default=0,
+                       help="seed of the sample, the shared image batch and every proxy (default 0)")
+    bench.add_argument("--batch-size", type=int, default=None, metavar="B",
+                       help="batch_size option of every proxy that has one (default: each proxy's own)")
+    bench.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
+    bench.add_argument("--batch-per-arch", action="store_true",
+                       help="a fresh image batch per architecture (seed from --seed and the NB201 index) "
+                       "instead of one shared batch")
+    bench.add_argument("--data", dest="data_source", default="auto", metavar="SOURCE",
+                       help="images: auto (the dataset under the data root), noise, or a path (default auto)")
+    bench.add_argument("--data-root", default=None, metavar="DIR", help="data folder (default $ZENBENCH_DATA)")
+    add_ground_truth_option(bench)
+    bench.add_argument("--store", required=True, metavar="DB", help="results store (SQLite file, created if new)")
+    bench.add_argument("--shard", default="0/1", metavar="i/n",
+                       help="score only sample positions p with p %% n == i (0 <= i < n; default 0/1)")
+    bench.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bench.set_defaults(func=run_bench)
+
+    merge = subparsers.add_parser("merge", help="merge results stores (e.g. shards) into one",
+                                  description="Merge results stores. Rows with the same key must hold identical "
+                                  "values, otherwise nothing is written and the conflict is reported.")
+    merge.add_argument("sources", nargs="+", metavar="DB", help="stores to merge")
+    merge.add_argument("--into", required=True, metavar="DB", help="target store (created if new)")
+    merge.set_defaults(func=run_merge)
+
+    report = subparsers.add_parser("report", help="Markdown report with CSV tables and PNG figures from a store",
+                                   description="Rank correlations with bootstrap intervals, published values "
+                                   "beside ours, the noise ceiling and the protocol, from a results store.")
+    report.add_argument("--store", required=True, metavar="DB", help="results store to read")
+    report.add_argument("--out", required=True, metavar="DIR", help="folder for README.md, CSV and PNG files")
+    add_ground_truth_option(report)
+    report.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES,
+                        help=f"bootstrap resamples (default {DEFAULT_RESAMPLES})")
+    report.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE,
+                        help=f"interval level (default {DEFAULT_CONFIDENCE})")
+    report.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the resamples (default 0)")
+    report.add_argument("--nan-policy", default="exclude", choices=list(NAN_POLICIES),
+                        help="non-finite scores: " + "; ".join(f"{k}: {v}" for k, v in NAN_POLICIES.items()))
+    report.add_argument("--title", default=None, help="report title (default: from the folder name)")
+    report.set_defaults(func=run_report)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    summary = run_benchmark(
+        args.store, parse_proxies(args.proxies), space=args.space, dataset=args.dataset,
+        sample=parse_sample(args.sample), seed=args.seed, batch_size=args.batch_size, device=args.device,
+        batch_per_arch=args.batch_per_arch, ground_truth=args.ground_truth, data_source=args.data_source,
+        data_root=args.data_root, shard=Shard.parse(args.shard), progress=not args.no_progress)
+    state = "interrupted: rows so far are kept, rerun the command to finish" if summary.interrupted else "done"
+    print(f"{state}: {summary.n_computed} score(s) computed, {summary.n_already} already stored, "
+          f"{summary.n_tasks} in this shard ({summary.n_archs} architectures); {summary.n_nonfinite} non-finite; "
+          f"store {summary.store}", file=sys.stderr)
+    return 130 if summary.interrupted else 0
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    summary = merge_stores(args.sources, args.into)
+    print(f"merged {len(summary.sources)} store(s) into {summary.into}: {summary.added} new row(s) of "
+          f"{summary.offered} offered, {summary.runs_added} run record(s) added")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from reports.render import render_report  # matplotlib is imported only when a report is drawn
+
+    result = render_report(args.store, args.out, ground_truth=args.ground_truth, n_resamples=args.resamples,
+                           confidence=args.confidence, seed=args.bootstrap_seed, nan_policy=args.nan_policy,
+                           title=args.title)
+    print(f"wrote {result.readme} ({len(result.files)} files)")
+    return 0

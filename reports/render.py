@@ -1,0 +1,431 @@
+"""Render a results store as a self-contained Markdown report with CSV tables and PNG figures.
+
+``render_report(store, out)`` (``zenbench report``) reads the store and the ground truth (it never runs a
+proxy), measures every stored proxy protocol with :func:`bench.statistics.evaluate`, and writes into
+``out``: ``README.md``; ``correlations.csv`` (one row per dataset and proxy protocol, every metric with
+its interval), ``paired.csv``, ``noise_ceiling.csv``, ``published.csv``, ``protocol.csv``, ``runs.csv``;
+per dataset ``scatter_<dataset>.png`` (score against accuracy, one panel per proxy) and
+``cost_<dataset>.png`` (median seconds per architecture against τ, with the Pareto front).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from bench.ground_truth import GroundTruth  # noqa: E402
+from bench.statistics import (  # noqa: E402
+    DEFAULT_CONFIDENCE,
+    DEFAULT_RESAMPLES,
+    NAN_POLICIES,
+    NOISE_CEILING_DATASET,
+    NOISE_CEILING_MEASURES,
+    TOP_K_PERCENTS,
+    TOP_TAU_PERCENT,
+    Evaluation,
+    evaluate,
+    variant_labels,
+)
+from bench.store import ResultStore, _software_versions  # noqa: E402
+from reports.published import published_table  # noqa: E402
+
+DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16": "ImageNet16-120"}
+CORRELATION_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("kendall_tau", "τ"), ("spearman_rho", "ρ"), ("pearson_r", "r"),
+    *((f"top{k}_precision", f"top-{k}%") for k in TOP_K_PERCENTS),
+    (f"top{TOP_TAU_PERCENT}_kendall_tau", f"τ in true top-{TOP_TAU_PERCENT}%"),
+)
+"""Metric columns of the correlation table, in order, with their header."""
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    out: Path
+    readme: Path
+    files: tuple[Path, ...]
+    evaluation: Evaluation
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def _num(value: object, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)) or pd.isna(value):
+        return "–"
+    return f"{float(value):.{digits}f}"
+
+
+def _with_interval(row: pd.Series, metric: str) -> str:
+    if metric not in row or pd.isna(row[metric]):
+        return "–"
+    return f"{_num(row[metric])} [{_num(row[f'{metric}_low'])}, {_num(row[f'{metric}_high'])}]"
+
+
+def _seconds(value: float) -> str:
+    if not math.isfinite(value):
+        return "–"
+    return f"{value * 1e3:.3g} ms" if value < 1 else f"{value:.3g} s"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub-flavoured Markdown table; ``|`` inside cells is escaped."""
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _dataset_order(datasets: Sequence[str]) -> list[str]:
+    known = [d for d in DATASET_NAMES if d in datasets]
+    return known + sorted(set(datasets) - set(known))
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def _value_scale(values: np.ndarray) -> str:
+    """``log`` for positive values spanning more than three decades, ``symlog`` for signed values that
+    do, else ``linear``."""
+    finite = values[np.isfinite(values)]
+    nonzero = np.abs(finite[finite != 0])
+    if nonzero.size < 2 or nonzero.max() / max(np.median(nonzero), 1e-300) < 1e3:
+        return "linear"
+    return "log" if (finite > 0).all() else "symlog"
+
+
+def _scatter_figure(points: pd.DataFrame, table: pd.DataFrame, dataset: str, path: Path) -> None:
+    labels = list(table["label"])
+    cols = min(4, len(labels))
+    rows = math.ceil(len(labels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False, layout="constrained")
+    for ax, (_, variant) in zip(axes.flat, table.iterrows(), strict=False):
+        data = points[points["label"] == variant["label"]]
+        values, accuracy = data["value"].to_numpy(float), data["accuracy"].to_numpy(float)
+        keep = np.isfinite(values) & np.isfinite(accuracy)
+        connected = keep & ~data["disconnected"].to_numpy(bool)
+        cut = keep & data["disconnected"].to_numpy(bool)
+        size = 6 if keep.sum() > 2000 else 12
+        ax.scatter(accuracy[connected], values[connected], s=size, alpha=0.5, color="tab:blue", linewidths=0,
+                   rasterized=True, label="connected cell")
+        if cut.any():
+            ax.scatter(accuracy[cut], values[cut], s=size + 4, alpha=0.7, color="tab:gray", marker="x",
+                       linewidths=0.8, rasterized=True, label="disconnected cell")
+        scale = _value_scale(values[keep])
+        if scale == "symlog":
+            nonzero = np.abs(values[keep][values[keep] != 0])
+            ax.set_yscale("symlog", linthresh=float(np.percentile(nonzero, 10)))
+        elif scale == "log":
+            ax.set_yscale("log")
+        direction = "" if variant["higher_is_better"] else ", lower is better"
+        ax.set_ylabel(f"score ({scale}{direction})", fontsize=9)
+        ax.set_xlabel("test accuracy (%)", fontsize=9)
+        dropped = f", {int(variant['n_nonfinite'])} non-finite not shown" if variant["n_nonfinite"] else ""
+        ax.set_title(f"{variant['label']}\nτ = {_num(variant.get('kendall_tau'))}, n = {int(keep.sum())}{dropped}",
+                     fontsize=10)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+        if cut.any():
+            ax.legend(fontsize=7, loc="best", markerscale=1.5)
+    for ax in list(axes.flat)[len(labels):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{DATASET_NAMES.get(dataset, dataset)}: proxy score against trained accuracy", fontsize=12)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def pareto_front(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
+    """Positions (by increasing cost) of the points no cheaper-or-equal point beats in quality."""
+    order = np.lexsort((-quality, cost))
+    front, best = [], -np.inf
+    for i in order:
+        if quality[i] > best:
+            front.append(i)
+            best = quality[i]
+    return np.array(front, dtype=int)
+
+
+def _cost_figure(table: pd.DataFrame, dataset: str, path: Path) -> None:
+    data = table[np.isfinite(table.get("kendall_tau", pd.Series(np.nan, index=table.index)))]
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), layout="constrained")
+    cost = np.clip(data["median_seconds"].to_numpy(float), 1e-6, None)
+    tau = data["kendall_tau"].to_numpy(float)
+    low, high = data["kendall_tau_low"].to_numpy(float), data["kendall_tau_high"].to_numpy(float)
+    ax.errorbar(cost, tau, yerr=[tau - low, high - tau], fmt="o", color="tab:blue", ecolor="tab:gray",
+                capsize=3, label=f"τ with {int(round(100 * DEFAULT_CONFIDENCE))}% interval")
+    front = pareto_front(cost, tau)
+    if len(front) > 1:
+        ax.step(cost[front], tau[front], where="post", color="tab:orange", alpha=0.8, label="Pareto front")
+    for i, label in enumerate(data["label"]):
+        ax.annotate(label, (cost[i], tau[i]), xytext=(6, 6 if i % 2 == 0 else -12), textcoords="offset points",
+                    fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("median seconds per architecture (log scale)")
+    ax.set_ylabel("Kendall τ-b against accuracy")
+    ax.set_title(f"{DATASET_NAMES.get(dataset, dataset)}: cost against ranking quality")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    if len(cost):
+        ax.set_xlim(cost.min() / 3, cost.max() * 6)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def correlation_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of the Markdown correlation table of one dataset (rows sorted by τ)."""
+    headers = ["proxy", "N", "non-finite", *(name for _, name in CORRELATION_COLUMNS), "median cost/arch",
+               "median peak memory"]
+    rows = []
+    for _, row in table.iterrows():
+        rows.append([row["label"], int(row["n"]), int(row["n_nonfinite"]),
+                     *(_with_interval(row, metric) for metric, _ in CORRELATION_COLUMNS),
+                     _seconds(float(row["median_seconds"])),
+                     "–" if pd.isna(row["median_peak_memory_mb"]) else f"{row['median_peak_memory_mb']:.1f} MB"])
+    return headers, rows
+
+
+def _paired_matrix(paired: pd.DataFrame, labels: Sequence[str]) -> str:
+    if paired.empty:
+        return "_Fewer than two proxies with common finite scores._"
+    lookup = paired.set_index(["a", "b"])["probability_a_better"]
+    rows = [[a, *("–" if a == b else _num(lookup.get((a, b)), 2) for b in labels)] for a in labels]
+    return markdown_table(["P(row better than column)", *labels], rows)
+
+
+_OTHER_METRICS = {"spearman_rho_vs_val": "ρ vs NASLib val", "pairwise_accuracy": "pairwise accuracy"}
+
+
+def published_section(published: pd.DataFrame, table: pd.DataFrame, dataset: str) -> list[str]:
+    """Our τ and ρ beside each published value of the same proxy and dataset, sources listed below."""
+    here = published[(published["dataset"] == dataset) & published["proxy"].isin(set(table["proxy"]))]
+    if here.empty:
+        return ["_No published values for these proxies on this dataset._", ""]
+    sources = list(dict.fromkeys(here.sort_values("source")["source"]))
+    number = {source: i + 1 for i, source in enumerate(sources)}
+    rows = []
+    for _, mine in table.iterrows():
+        matches = here[here["proxy"] == mine["proxy"]]
+        for (source, note), group in matches.groupby(["source", "note"], sort=True):
+            metric = dict(zip(group["metric"], group["value"], strict=True))
+            other = ", ".join(f"{_OTHER_METRICS.get(m, m)} {_num(v)}" for m, v in metric.items()
+                              if m not in ("kendall_tau", "spearman_rho", "abs_spearman_rho"))
+            rows.append([mine["label"], _num(mine.get("kendall_tau")), _num(mine.get("spearman_rho")),
+                         _num(metric.get("kendall_tau")), _num(metric.get("spearman_rho")),
+                         _num(metric.get("abs_spearman_rho")), other or "–", group.iloc[0]["archs"],
+                         f"[{number[source]}]" + (f" {note}" if note else "")])
+    first = here.drop_duplicates("source").set_index("source")
+    notes = [f"{number[s]}. {first.at[s, 'citation']}. Protocol: {first.at[s, 'protocol']}. Ground truth: "
+             f"{first.at[s, 'ground_truth']}." for s in sources]
+    return ["Published numbers differ in protocol (ground-truth key, sample, batch, implementation); |ρ| is "
+            "printed only where the source reports |ρ|.", "",
+            markdown_table(["proxy", "our τ", "our ρ", "published τ", "published ρ", "published |ρ|", "other",
+                            "archs", "source"], rows), "", *notes, ""]
+
+
+def _describe_batches(sources: pd.Series, mode: str) -> str:
+    unique = sorted(set(sources))
+    if mode == "per-arch" and len(unique) > 1:
+        return f"a batch per architecture ({len(unique)} batches), e.g. {unique[0]}"
+    return ", ".join(unique)
+
+
+def protocol_table(rows: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
+    """One row per (dataset, proxy protocol): what each score was computed with."""
+    rows = rows.assign(label=labels)
+    records = []
+    for (dataset, label), group in rows.groupby(["dataset", "label"], sort=True):
+        first = group.iloc[0]
+        records.append({
+            "dataset": dataset, "proxy": label, "proxy_class": first["proxy_class"],
+            "option_hash": first["option_hash"], "options": json.dumps(first["options"], sort_keys=True),
+            "input_kind": ", ".join(sorted(set(group["input_kind"]))),
+            "batch": _describe_batches(group["batch_source"], str(first["batch_mode"])),
+            "batch_mode": ", ".join(sorted(set(group["batch_mode"]))),
+            "batch_size": ", ".join(sorted({str(int(b)) for b in group["batch_size"].dropna()})) or "–",
+            "seed": ", ".join(sorted({str(s) for s in group["seed"]})),
+            "device": ", ".join(sorted(set(group["device"]))), "gt_key": ", ".join(sorted(set(group["gt_key"]))),
+            "nan_policy": ", ".join(sorted(set(group["nan_policy"]))),
+            "zenbench": ", ".join(sorted(set(group["zenbench_version"]))),
+            "torch": ", ".join(sorted(set(group["torch_version"]))),
+        })
+    return pd.DataFrame(records)
+
+
+def _report_command(store: Path, out: Path, ground_truth: str | os.PathLike | None, n_resamples: int,
+                    confidence: float, seed: int, nan_policy: str, title: str | None) -> str:
+    words = ["zenbench", "report", "--store", str(store), "--out", str(out)]
+    if ground_truth is not None:
+        words += ["--ground-truth", str(ground_truth)]
+    if n_resamples != DEFAULT_RESAMPLES:
+        words += ["--resamples", str(n_resamples)]
+    if confidence != DEFAULT_CONFIDENCE:
+        words += ["--confidence", str(confidence)]
+    if seed != 0:
+        words += ["--bootstrap-seed", str(seed)]
+    if nan_policy != "exclude":
+        words += ["--nan-policy", nan_policy]
+    if title is not None:
+        words += ["--title", title]
+    return shlex.join(words)
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def render_report(store: str | os.PathLike, out: str | os.PathLike, *,
+                  ground_truth: str | os.PathLike | GroundTruth | None = None,
+                  n_resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE, seed: int = 0,
+                  nan_policy: str = "exclude", title: str | None = None) -> ReportResult:
+    """Write the report of ``store`` into the folder ``out`` (created). Parameters as ``zenbench report``:
+    ``ground_truth`` [None: ``GroundTruth.load()`` lookup], ``n_resamples`` [1000] bootstrap resamples
+    drawn with ``seed`` [0], ``confidence`` [0.95], ``nan_policy`` ["exclude"], ``title`` [from ``out``]."""
+    store, out = Path(store), Path(out)
+    if not 0 < confidence < 1:
+        raise ValueError(f"--confidence {confidence}: expected a level between 0 and 1, e.g. 0.95")
+    if n_resamples < 1:
+        raise ValueError(f"--resamples {n_resamples}: expected a positive integer")
+    with ResultStore(store, create=False) as results:
+        rows, runs = results.scores(), results.runs()
+    gt = ground_truth if isinstance(ground_truth, GroundTruth) else GroundTruth.load(ground_truth)
+    evaluation = evaluate(rows, gt.table, trials=gt.trials(), nan_policy=nan_policy, n_resamples=n_resamples,
+                          confidence=confidence, seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+
+    def write_csv(frame: pd.DataFrame, name: str) -> None:
+        frame.to_csv(out / name, index=False)
+        files.append(out / name)
+
+    table = evaluation.table
+    if not table.empty:
+        table = table.sort_values(["dataset", "kendall_tau" if "kendall_tau" in table else "label"],
+                                  ascending=[True, False], na_position="last")
+    write_csv(table, "correlations.csv")
+    write_csv(evaluation.paired, "paired.csv")
+    write_csv(evaluation.noise_ceiling, "noise_ceiling.csv")
+    published = published_table()
+    present = set(rows["proxy"]) if not rows.empty else set()
+    write_csv(published[published["proxy"].isin(present)], "published.csv")
+    protocol = protocol_table(rows, variant_labels(rows)) if not rows.empty else pd.DataFrame()
+    write_csv(protocol, "protocol.csv")
+    run_table = runs.drop(columns=["config"]).assign(config=runs["config"].map(json.dumps))
+    write_csv(run_table, "runs.csv")
+
+    report_title = title or f"Zero-shot proxies on NAS-Bench-201: {out.name}"
+    lines = [f"# {report_title}", ""]
+    lines += _header(runs, store, out, ground_truth if not isinstance(ground_truth, GroundTruth) else None,
+                     n_resamples, confidence, seed, nan_policy, title)
+    lines += [
+        f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by zenbench {_software_versions()[0]} from "
+        f"`{store}`: {len(rows):,} stored scores, {len(table)} proxy protocol(s), {len(runs)} recorded run(s). "
+        f"Ground truth: {gt.source}.", "",
+        "**How to read.** τ is Kendall τ-b (ties handled as scipy), ρ Spearman, r Pearson on the raw scores. "
+        "All are signed, with each proxy's declared direction applied (a lower-is-better score is negated), "
+        "never |ρ|. top-k% is the share of the proxy's top k% that is in the true top k% (ties at the cut "
+        f"share the places); τ in true top-{TOP_TAU_PERCENT}% ranks only the truly best architectures. Brackets: "
+        f"{round(100 * confidence)}% bootstrap percentile intervals over architectures ({n_resamples} resamples, "
+        f"seed {seed}). Non-finite scores: {NAN_POLICIES[nan_policy]}. Cost: median wall seconds per "
+        "architecture of the proxy call, and its median peak memory (CUDA allocator, or growth of the "
+        "process's peak RSS on CPU).", "",
+    ]
+    if table.empty:
+        lines += ["_The store holds no scores._", ""]
+    for dataset in _dataset_order(list(table["dataset"].unique()) if not table.empty else []):
+        lines += _dataset_section(dataset, table[table["dataset"] == dataset], evaluation, published, runs, out,
+                                  files)
+    lines += _noise_section(evaluation)
+    lines += _protocol_section(protocol, runs)
+    if evaluation.notes:
+        lines += ["## Notes", "", *(f"- {note}" for note in evaluation.notes), ""]
+    readme = out / "README.md"
+    readme.write_text("\n".join(lines))
+    files.insert(0, readme)
+    return ReportResult(out, readme, tuple(files), evaluation)
+
+
+def _header(runs: pd.DataFrame, store: Path, out: Path, ground_truth: str | os.PathLike | None,
+            n_resamples: int, confidence: float, seed: int, nan_policy: str, title: str | None) -> list[str]:
+    commands = list(dict.fromkeys(runs["command"])) if not runs.empty else []
+    report = _report_command(store, out, ground_truth, n_resamples, confidence, seed, nan_policy, title)
+    return ["Regenerate with:", "", "```sh", *commands, report, "```", ""]
+
+
+def _dataset_section(dataset: str, table: pd.DataFrame, evaluation: Evaluation, published: pd.DataFrame,
+                     runs: pd.DataFrame, out: Path, files: list[Path]) -> list[str]:
+    name = DATASET_NAMES.get(dataset, dataset)
+    samples = sorted({(str(c.get("sample") or "all"), str(c.get("seed"))) for c in runs["config"]
+                      if c.get("dataset") == dataset})
+    sample_text = "; ".join(f"sample {n} with seed {s}" for n, s in samples) or "not recorded"
+    lines = [f"## {name}", "",
+             f"Ground truth: `{', '.join(sorted(set(table['gt_key'])))}`. Architectures: {sample_text} "
+             "(`GroundTruth.sample`, seeded permutation of the evaluated cells).", ""]
+    headers, rows = correlation_rows(table)
+    lines += [markdown_table(headers, rows), ""]
+    points = evaluation.points[evaluation.points["dataset"] == dataset]
+    scatter, cost = out / f"scatter_{dataset}.png", out / f"cost_{dataset}.png"
+    _scatter_figure(points, table, dataset, scatter)
+    _cost_figure(table, dataset, cost)
+    files += [scatter, cost]
+    lines += [f"![{name}: proxy score against accuracy]({scatter.name})", "",
+              f"![{name}: cost against τ]({cost.name})", ""]
+    paired = evaluation.paired[evaluation.paired["dataset"] == dataset] if not evaluation.paired.empty else \
+        evaluation.paired
+    lines += ["### Which proxy ranks better?", ""]
+    if not paired.empty:
+        lines += [f"Paired bootstrap on the {int(paired['n'].iloc[0]):,} architectures every proxy scored finitely: "
+                  "the share of resamples in which the row's τ exceeds the column's (1.00: always).", ""]
+    lines += [_paired_matrix(paired, list(table["label"])), ""]
+    return lines + ["### Published values beside ours", "", *published_section(published, table, dataset)]
+
+
+def _noise_section(evaluation: Evaluation) -> list[str]:
+    name = DATASET_NAMES[NOISE_CEILING_DATASET]
+    lines = [f"## Noise ceiling ({name} ground truth)", ""]
+    ceiling = evaluation.noise_ceiling
+    if ceiling.empty or "kendall_tau" not in ceiling:
+        return lines + [f"_Not computed: needs {name} scores and per-trial ground truth "
+                        "(`nb201_cifar10_trials.csv`)._", ""]
+    rows = [[NOISE_CEILING_MEASURES[r["measure"]], f"{int(r['n']):,}", _with_interval(r, "kendall_tau"),
+             _with_interval(r, "spearman_rho")] for _, r in ceiling.iterrows()]
+    return lines + [
+        "How well one training run of NAS-Bench-201 ranks another, over the sampled architectures that have "
+        "at least two runs (NB201 v1.1 per-run CIFAR-10 test accuracy). No proxy can rank the noisy accuracy "
+        "better than an independent training run does; the benchmark's ground truth is the mean over runs, "
+        "so the second line, one run against the mean of the others, is the closer bound.", "",
+        markdown_table(["measure", "N", "τ", "ρ"], rows), ""]
+
+
+def _protocol_section(protocol: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+    lines = ["## Protocol", ""]
+    if not protocol.empty:
+        columns = ["dataset", "proxy", "proxy_class", "option_hash", "options", "input_kind", "batch", "batch_size",
+                   "seed", "device", "gt_key", "nan_policy"]
+        lines += ["Init and BN handling are each proxy's reference defaults unless an option says otherwise (see "
+                  "the docstring of its class).", "",
+                  markdown_table(columns, protocol[columns].astype(str).to_numpy().tolist()), ""]
+        versions = sorted(set(zip(protocol["zenbench"], protocol["torch"], strict=True)))
+        lines += ["Software: " + "; ".join(f"zenbench {z}, torch {t}" for z, t in versions) + ".", ""]
+    if not runs.empty:
+        rows = [[_dt.datetime.fromtimestamp(r["started"]).strftime("%Y-%m-%d %H:%M"), r["status"],
+                 int(r["n_computed"]), r["device"], f"python {r['python_version']}, {r['platform']}",
+                 f"`{r['command']}`"] for _, r in runs.iterrows()]
+        lines += ["Runs recorded in the store:", "",
+                  markdown_table(["started", "status", "scores added", "device", "platform", "command"], rows), ""]
+    return lines

@@ -1,0 +1,156 @@
+"""Reports render from a small store; the Markdown table reads back to the numbers we compute by hand."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from bench.cli import main
+from bench.ground_truth import GroundTruth
+from bench.runner import run_benchmark
+from bench.store import ResultStore
+from reports.published import PUBLISHED, SOURCES, published_table
+from reports.render import markdown_table, pareto_front, published_section, render_report
+
+PROBES = ["test_runner:WeightProbe", "test_runner:ImageProbe"]  # tiny proxies defined in tests/test_runner.py
+
+
+@pytest.fixture(scope="module")
+def gt(nb201_csv) -> GroundTruth:
+    return GroundTruth.load(nb201_csv)
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory, gt) -> Path:
+    path = tmp_path_factory.mktemp("report") / "small.db"
+    for dataset, sample in (("cifar10", 40), ("imagenet16", 12)):
+        run_benchmark(path, PROBES, dataset=dataset, sample=sample, seed=0, device="cpu", ground_truth=gt,
+                      data_source="noise", batch_per_arch=True, progress=False)
+    return path
+
+
+def parse_table(markdown: str, heading: str) -> pd.DataFrame:
+    """The first Markdown table after ``heading``, as strings (escaped pipes restored)."""
+    lines = markdown[markdown.index(heading):].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    block = list(itertools.takewhile(lambda line: line.startswith("|"), lines[start:]))
+    cells = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in block]
+    return pd.DataFrame(cells[2:], columns=cells[0])
+
+
+def interval(cell: str) -> tuple[float, float, float]:
+    value, low, high = re.fullmatch(r"(-?[\d.]+) \[(-?[\d.]+), (-?[\d.]+)\]", cell).groups()
+    return float(value), float(low), float(high)
+
+
+def test_report_renders_and_its_table_reads_back(tmp_path, small_store, gt):
+    out = tmp_path / "report"
+    result = render_report(small_store, out, ground_truth=gt, n_resamples=60)
+    readme = (out / "README.md").read_text()
+    for name in ("correlations.csv", "paired.csv", "noise_ceiling.csv", "protocol.csv", "runs.csv",
+                 "scatter_cifar10.png", "cost_cifar10.png", "scatter_imagenet16.png", "cost_imagenet16.png"):
+        assert (out / name) in result.files and (out / name).stat().st_size > 0, name
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({png.name})" in readme  # every figure is shown in the report
+
+    table = parse_table(readme, "## CIFAR-10").set_index("proxy")
+    assert set(table.index) == {"test_runner_weights", "test_runner_images"}
+    with ResultStore(small_store, create=False) as store:
+        rows = store.scores("cifar10")
+    # Recompute the weights probe's tau by hand: finite scores only, against the recorded GT key.
+    weights = rows[rows["proxy"] == "test_runner_weights"]
+    finite = weights[np.isfinite(weights["value"])]
+    truth = gt.table.loc[finite["arch_index"], "cifar10_test"].to_numpy()
+    expected_tau = stats.kendalltau(finite["value"], truth).statistic
+    expected_rho = stats.spearmanr(finite["value"], truth).statistic
+    tau, low, high = interval(table.loc["test_runner_weights", "τ"])
+    assert tau == pytest.approx(expected_tau, abs=5e-4) and low <= tau <= high
+    assert interval(table.loc["test_runner_weights", "ρ"])[0] == pytest.approx(expected_rho, abs=5e-4)
+    assert int(table.loc["test_runner_weights", "N"]) == len(finite)
+    assert int(table.loc["test_runner_weights", "non-finite"]) == len(weights) - len(finite) > 0
+    csv = pd.read_csv(out / "correlations.csv").set_index(["dataset", "label"])
+    for proxy, row in table.iterrows():
+        for column, metric in (("τ", "kendall_tau"), ("top-10%", "top10_precision"), ("r", "pearson_r")):
+            assert interval(row[column])[0] == pytest.approx(csv.loc[("cifar10", proxy), metric], abs=5e-4)
+
+    # Header: the exact commands that regenerate the report, from the store's run table.
+    with ResultStore(small_store, create=False) as store:
+        commands = list(store.runs()["command"])
+    block = readme[readme.index("```sh") + 6:readme.index("```", readme.index("```sh") + 6)].splitlines()
+    assert block[:-1] == commands and block[-1].startswith(f"zenbench report --store {small_store} --out {out}")
+    assert "--resamples 60" in block[-1]
+
+    ceiling = parse_table(readme, "## Noise ceiling")
+    assert len(ceiling) == 2 and 0.5 < interval(ceiling["τ"].iloc[0])[0] <= 1.0
+    protocol = parse_table(readme, "## Protocol")
+    assert set(protocol["input_kind"]) == {"none", "real"}
+    assert any(cell.startswith("a batch per architecture") for cell in protocol["batch"])
+    assert "Not computed" not in readme
+
+
+def test_report_on_an_empty_store_and_without_cifar10(tmp_path, gt):
+    empty = tmp_path / "empty.db"
+    ResultStore(empty).close()
+    render_report(empty, tmp_path / "empty", ground_truth=gt, n_resamples=10)
+    assert "holds no scores" in (tmp_path / "empty" / "README.md").read_text()
+    only16 = tmp_path / "in16.db"
+    run_benchmark(only16, ["test_runner:WeightProbe"], dataset="imagenet16", sample=5, device="cpu",
+                  ground_truth=gt, progress=False)
+    render_report(only16, tmp_path / "in16", ground_truth=gt, n_resamples=10)
+    readme = (tmp_path / "in16" / "README.md").read_text()
+    assert "## ImageNet16-120" in readme and "## CIFAR-10\n" not in readme
+    assert "Not computed" in readme  # no per-run ground truth for ImageNet16-120
+
+
+def test_report_cli(tmp_path, small_store, nb201_csv, capsys):
+    code = main(["report", "--store", str(small_store), "--out", str(tmp_path / "cli"), "--ground-truth",
+                 str(nb201_csv), "--resamples", "20", "--nan-policy", "worst"])
+    assert code == 0 and "README.md" in capsys.readouterr().out
+    table = parse_table((tmp_path / "cli" / "README.md").read_text(), "## CIFAR-10").set_index("proxy")
+    assert table.loc["test_runner_weights", "non-finite"] != "0"
+    assert int(table.loc["test_runner_weights", "N"]) == 40  # ranked last instead of left out
+
+
+def test_published_values_keep_abs_rho_apart():
+    """Abdelfattah's |ρ| lands in the |ρ| column only; VKDNW's signed values in τ and ρ."""
+    ours = pd.DataFrame([{"proxy": "synflow", "label": "synflow", "kendall_tau": 0.5, "spearman_rho": 0.7}])
+    published = published_table()
+    text = "\n".join(published_section(published, ours, "cifar10"))
+    table = parse_table(text, "| proxy")
+    abdelfattah = table[table["published |ρ|"] == "0.737"]
+    assert len(abdelfattah) == 1 and abdelfattah.iloc[0]["published ρ"] == "–"
+    vkdnw = table[table["published τ"] == "0.561"]
+    assert len(vkdnw) == 1 and vkdnw.iloc[0]["published ρ"] == "0.758"
+    assert "reports |ρ|" in text
+    assert published_section(published, ours.assign(proxy="no_such"), "cifar10")[0].startswith("_No published")
+
+
+def test_published_values_are_complete_per_source():
+    sources = {v.source for v in PUBLISHED}
+    assert sources == set(SOURCES)
+    for value in PUBLISHED:
+        assert -1 <= value.value <= 1 and value.dataset in ("cifar10", "cifar100", "imagenet16")
+    metrics = {(v.proxy, v.source, v.metric) for v in PUBLISHED if v.dataset == "cifar10"}
+    assert ("synflow", "abdelfattah", "abs_spearman_rho") in metrics
+    assert ("synflow", "abdelfattah", "spearman_rho") not in metrics  # the notebook never reports signed ρ
+
+
+def test_pareto_front_by_hand():
+    cost = np.array([1.0, 2.0, 3.0, 0.5, 10.0])
+    tau = np.array([0.5, 0.4, 0.7, 0.2, 0.7])
+    assert list(pareto_front(cost, tau)) == [3, 0, 2]  # 1 is beaten by 0; 4 costs more than 2 for the same τ
+
+
+def test_markdown_table_escapes_pipes():
+    text = markdown_table(["a", "b"], [["x|y", 1.5]])
+    assert text.splitlines() == ["| a | b |", "|---|---|", "| x\\|y | 1.5 |"]
+    row = parse_table(text, "| a").iloc[0]
+    assert row["a"] == "x|y" and math.isclose(float(row["b"]), 1.5)
