@@ -15,6 +15,10 @@ from collections.abc import Sequence
 
 COMMAND_MODULES = [
     "bench.cli_gt",
+    "bench.cli_bench",
+    "bench.cli_score",
+    "bench.cli_train",
+    "bench.cli_search",
 ]
 
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, LookupError, OSError, RuntimeError)
