@@ -1,0 +1,322 @@
+"""``zenbench search``: the Zen-NAS evolutionary search, or a proxy validated by searching NAS-Bench-201.
+
+ZenNet spaces (``--space resnet|mobilenet``): ZenNAS's search scripts as presets (default
+``cifar-params1M``: ResNet-like space, params <= 1M, max 18 layers, 100-class head, 32x32, data-free
+Zen-Score on the residual-free network, population 512), run for ``--iterations`` (default 1,000, the
+first minutes of the paper's 480,000). Writes ``checkpoint.json``, ``history.csv`` and
+``best_structure.txt`` under ``--out``; ``--resume`` continues a stopped search to the same result.
+
+NAS-Bench-201 (``--space nb201``): R runs of the EA and of random search with K proxy evaluations each;
+the found cells' test accuracies come from the ground truth and are shown next to published searches.
+
+Thin layer over :func:`make_zennet_search` and :func:`run_nb201_validation`, callable from Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from bench.cli_gt import add_ground_truth_option
+from bench.runner import DEFAULT_IMAGE_BATCH, resolve_device, resolve_proxies
+from proxies import Batch, Proxy
+from proxies import get as get_proxy
+from search.evolution import (
+    BEST_FILE,
+    CHECKPOINT_FILE,
+    HISTORY_FILE,
+    Budgets,
+    CallableFitness,
+    EvolutionarySearch,
+    Fitness,
+    ProxyFitness,
+    SearchError,
+    SearchResult,
+    measure_latency,
+)
+from search.nb201_search import Nb201SearchOutcome, published_table, run_nb201_search
+from search.spaces.nb201 import DATASETS, Nb201Arch, Nb201Factory
+from search.spaces.zennet import Structure, ZenNetFactory, build_zennet, count_flops, count_params
+from search.spaces.zennet_space import PRESETS, SearchPreset, ZenNetMutationSpace, get_rules
+from search.zennets import resolve_structure
+
+GROUND_TRUTH_FITNESS = "ground-truth"
+"""``--proxy ground-truth`` on NB201: the validation accuracy itself as fitness (an upper bound)."""
+DEFAULT_ITERATIONS = 1000
+PAPER_SCALE = "--population 512 --iterations 480000"
+DEFAULT_PRESET = {"resnet": "cifar-params1M", "mobilenet": "imagenet-flops400M"}
+
+
+def _proxy_option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"--proxy-option {text!r}: expected KEY=VALUE, e.g. batch_size=16")
+    try:
+        parsed: Any = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        parsed = value
+    return key.strip(), parsed
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "search", help="Zen-NAS evolutionary search (ZenNet spaces) or proxy validation by search (NB201)",
+        description="Zen-NAS evolutionary search over a ZenNet space (default: ZenNAS's CIFAR params<=1M script "
+        "- ResNet-like space, max 18 layers, 100-class head, 32x32, data-free Zen-Score on the residual-free "
+        f"network, population 512 - for the first {DEFAULT_ITERATIONS:,} of the paper's 480,000 iterations; the "
+        f"paper's scale is {PAPER_SCALE}). Writes checkpoint.json, history.csv and best_structure.txt under "
+        "--out; --resume continues a stopped search to the same result. With --space nb201: R runs of the EA "
+        "and of random search with K proxy evaluations each, scored by the found cells' ground-truth test "
+        "accuracy next to published searches.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  zenbench search                                   # CIFAR params<=1M, Zen-Score, 1,000 iterations\n"
+        f"  zenbench search {PAPER_SCALE} --device cuda   # the paper's scale\n"
+        "  zenbench search --preset imagenet-flops400M --device cuda\n"
+        "  zenbench search --space nb201 --proxy naswot --evaluations 100 --runs 5\n"
+        "  zenbench search --space nb201 --proxy ground-truth --evaluations 100 --runs 5",
+    )
+    p.add_argument("--space", default=None, choices=["resnet", "mobilenet", "nb201"],
+                   help="resnet (ZenNAS XXBL), mobilenet (IDW_fixfc) or nb201 (default: the preset's, resnet)")
+    p.add_argument("--proxy", default="zen",
+                   help="fitness: a registered proxy or package.module:Class (default zen); on nb201 also "
+                   f"{GROUND_TRUTH_FITNESS!r} (validation accuracy, an upper bound)")
+    p.add_argument("--batch-size", type=int, default=None, metavar="B",
+                   help="the proxy's batch_size option (default: the proxy's own; zen: 64, as ZenNAS searches)")
+    p.add_argument("--proxy-option", type=_proxy_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="any other proxy option, repeatable (e.g. repeat=4)")
+    p.add_argument("--seed", type=int, default=0, help="search seed (nb201: first run's seed; default 0)")
+    p.add_argument("--population", type=int, default=None, metavar="N",
+                   help="population size (default 512 for ZenNet spaces, as ZenNAS; 20 for nb201)")
+    p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
+    p.add_argument("--data", dest="data_source", default="auto", metavar="SOURCE",
+                   help="images for proxies that need them: auto, noise, or a path (default auto)")
+    p.add_argument("--data-root", default=None, metavar="DIR", help="data folder (default $ZENBENCH_DATA)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    z = p.add_argument_group("ZenNet spaces (resnet, mobilenet)")
+    z.add_argument("--preset", choices=list(PRESETS), default=None,
+                   help="a ZenNAS search script: budgets, max layers, init, classes, resolution "
+                   f"(default {DEFAULT_PRESET['resnet']} for resnet, {DEFAULT_PRESET['mobilenet']} for mobilenet)")
+    z.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS,
+                   help=f"EA iterations (default {DEFAULT_ITERATIONS:,}; the paper: 480,000)")
+    z.add_argument("--init", default=None, metavar="NAME|STRING|FILE", help="initial structure (default: preset's)")
+    z.add_argument("--max-params", type=float, default=None, help="params budget, ZenNAS count (default: preset's)")
+    z.add_argument("--max-flops", type=float, default=None, help="FLOPs budget, ZenNAS count (default: preset's)")
+    z.add_argument("--max-layers", type=int, default=None, help="layer budget (default: preset's)")
+    z.add_argument("--max-latency", type=float, default=None, metavar="SECONDS",
+                   help="latency budget per image, measured at batch 64 (fp16 on CUDA) for every candidate")
+    z.add_argument("--num-classes", type=int, default=None, help="classifier size while searching (default: preset's)")
+    z.add_argument("--resolution", type=int, default=None, help="input resolution (default: preset's)")
+    z.add_argument("--out", default=None, metavar="DIR",
+                   help="checkpoint, history.csv, best_structure.txt (default ./search-PRESET-seedS)")
+    z.add_argument("--resume", action="store_true", help="continue the search checkpointed in --out")
+    z.add_argument("--checkpoint-every", type=int, default=100, metavar="N", help="iterations (default 100)")
+    n = p.add_argument_group("NAS-Bench-201 (nb201)")
+    n.add_argument("--evaluations", type=int, default=100, metavar="K", help="proxy evaluations per search (100)")
+    n.add_argument("--runs", type=int, default=3, metavar="R", help="independent runs, seeds S..S+R-1 (default 3)")
+    n.add_argument("--dataset", default="cifar10", choices=list(DATASETS), help="default cifar10")
+    add_ground_truth_option(n)
+    p.set_defaults(func=run_search)
+
+
+# ----------------------------------------------------------------------------- wiring
+
+
+def _make_proxy(name: str, batch_size: int | None, options: list[tuple[str, Any]]) -> Proxy:
+    proxy = get_proxy(name, **dict(options)) if options else name
+    return resolve_proxies([proxy], batch_size=batch_size)[0]
+
+
+def _image_batch(proxy: Proxy, dataset: str, seed: int, source: str, root: str | None) -> Batch | None:
+    if proxy.needs == "nothing":
+        return None
+    from bench.data import load_batch  # only image-using proxies need the data module
+
+    return load_batch(dataset, proxy.batch_size or DEFAULT_IMAGE_BATCH, seed, source, root=root)
+
+
+def resolve_preset(space: str | None, preset: str | None) -> SearchPreset:
+    """The preset named, else the default one of ``space`` (resnet when neither is given)."""
+    chosen = PRESETS[preset or DEFAULT_PRESET[space or "resnet"]]
+    if space is not None and chosen.space != space:
+        raise SearchError(f"--preset {chosen.name} searches the {chosen.space} space, not --space {space}")
+    return chosen
+
+
+def make_zennet_search(preset: SearchPreset, proxy: Proxy, *, iterations: int = DEFAULT_ITERATIONS,
+                       population: int = 512, seed: int = 0, device: str | torch.device | None = None,
+                       initial: str | Structure | None = None, budgets: Budgets | None = None,
+                       num_classes: int | None = None, resolution: int | None = None,
+                       data_source: str = "auto", data_root: str | None = None, checkpoint_every: int = 100,
+                       progress: bool = True) -> EvolutionarySearch:
+    """The ZenNAS search of ``preset`` with ``proxy`` as fitness, scored on the residual-free network.
+
+    ``initial``, ``budgets``, ``num_classes``, ``resolution`` override the preset; a latency budget is
+    measured on ``device`` at batch 64 with residual links, as ZenNAS does.
+    """
+    device = resolve_device(device)
+    num_classes = num_classes or preset.num_classes
+    resolution = resolution or preset.resolution
+    start = resolve_structure(initial) if isinstance(initial, str) else (initial or Structure.parse(preset.initial))
+    space = ZenNetMutationSpace(get_rules(preset.space), start, num_classes=num_classes, resolution=resolution)
+    budgets = budgets or Budgets(max_layers=preset.max_layers, max_params=preset.max_params,
+                                 max_flops=preset.max_flops)
+    batch = None
+    if proxy.needs != "nothing":
+        if resolution != 32 or num_classes not in (10, 100):
+            raise SearchError(f"proxy {proxy.name!r} needs images; ZenNet searches with image proxies support "
+                              f"32x32 CIFAR-10/100 heads only (got {resolution}px, {num_classes} classes)")
+        batch = _image_batch(proxy, f"cifar{num_classes}", seed, data_source, data_root)
+
+    def factory(structure: Structure) -> ZenNetFactory:
+        return ZenNetFactory(structure, num_classes=num_classes, resolution=resolution, no_reslink=True)
+
+    def latency(structure: Structure) -> float:
+        return measure_latency(build_zennet(structure, num_classes), (3, resolution, resolution), 64, device)
+
+    return EvolutionarySearch(space, ProxyFitness(proxy, factory, batch, device), population_size=population,
+                              max_iterations=iterations, budgets=budgets,
+                              latency=latency if budgets.max_latency is not None else None, seed=seed,
+                              checkpoint_every=checkpoint_every, progress=progress)
+
+
+def run_nb201_validation(proxy: str | Proxy, *, evaluations: int = 100, runs: int = 3, seed: int = 0,
+                         dataset: str = "cifar10", population: int = 20, device: str | torch.device | None = None,
+                         ground_truth: str | os.PathLike | None = None, data_source: str = "auto",
+                         data_root: str | None = None, progress: bool = True) -> tuple[Nb201SearchOutcome, float]:
+    """EA vs random search on NB201 with ``proxy`` (or ``"ground-truth"``: validation accuracy as fitness);
+    returns the outcome (test accuracies from the ground truth) and the best test accuracy in the space."""
+    from bench.ground_truth import GroundTruth
+
+    gt = GroundTruth.load(ground_truth)
+    test_column = gt.column(dataset, "test")
+
+    def accuracy(arch: Nb201Arch) -> float:
+        return gt.accuracy(arch, dataset, "test")
+
+    if proxy == GROUND_TRUTH_FITNESS:
+        def make_fitness(run_seed: int) -> Fitness[Nb201Arch]:
+            return CallableFitness(lambda a: gt.accuracy(a, dataset, "valid"), f"ground truth {dataset} valid")
+    else:
+        instance = proxy if isinstance(proxy, Proxy) else get_proxy(proxy)
+        resolved = resolve_device(device)
+
+        def make_fitness(run_seed: int) -> Fitness[Nb201Arch]:
+            batch = _image_batch(instance, dataset, run_seed, data_source, data_root)
+            return ProxyFitness(instance, lambda a: Nb201Factory(a, dataset), batch, resolved)
+
+    outcome = run_nb201_search(make_fitness, accuracy, evaluations=evaluations, runs=runs, seed=seed,
+                               dataset=dataset, population_size=population, progress=progress)
+    return outcome, float(np.nanmax(gt.table[test_column].to_numpy(dtype=float)))
+
+
+# ----------------------------------------------------------------------------- command
+
+
+def run_search(args: argparse.Namespace) -> int:
+    if args.space == "nb201":
+        return _run_nb201(args)
+    return _run_zennet(args)
+
+
+def _run_zennet(args: argparse.Namespace) -> int:
+    preset = resolve_preset(args.space, args.preset)
+    proxy = _make_proxy(args.proxy, args.batch_size, args.proxy_option)
+    budgets = Budgets(
+        max_layers=args.max_layers if args.max_layers is not None else preset.max_layers,
+        max_params=args.max_params if args.max_params is not None else preset.max_params,
+        max_flops=args.max_flops if args.max_flops is not None else preset.max_flops,
+        max_latency=args.max_latency,
+    )
+    out = Path(args.out or f"search-{preset.name}-seed{args.seed}")
+    search = make_zennet_search(
+        preset, proxy, iterations=args.iterations, population=args.population or 512, seed=args.seed,
+        device=args.device, initial=args.init, budgets=budgets, num_classes=args.num_classes,
+        resolution=args.resolution, data_source=args.data_source, data_root=args.data_root,
+        checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
+    if (out / CHECKPOINT_FILE).exists() and not args.resume:
+        raise SearchError(f"{out} already holds a search; add --resume to continue it or choose another --out")
+    result = search.run(out, resume=args.resume)
+    print(format_zennet_result(result, search, preset, out))
+    if not result.completed:
+        print(f"stopped at iteration {result.iterations:,}; continue with the same command plus --resume",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+def format_zennet_result(result: SearchResult[Structure], search: EvolutionarySearch, preset: SearchPreset,
+                         out: Path) -> str:
+    """The text ``zenbench search`` prints for a ZenNet search."""
+    space: ZenNetMutationSpace = search.space  # type: ignore[assignment]
+    nc, res = space.num_classes, space.resolution
+    fitness = search.fitness.describe().get("proxy")
+    lines = [f"Zen-NAS search ({preset.name}, {space.rules.name} space, fitness {fitness}, seed {search.seed}): "
+             f"{result.iterations:,} iterations, {result.evaluations:,} scored"]
+    if not result.best:
+        lines.append("no candidate met the constraints")
+    else:
+        best = Structure.parse(result.best)
+        lines += [
+            f"best score {result.best_score:.4f} (iteration {result.best_iteration:,})",
+            f"best structure: {result.best}",
+            f"  params {count_params(best, nc, 'zennas') / 1e6:.3f} M (ZenNAS count; module "
+            f"{count_params(best, nc) / 1e6:.3f} M), FLOPs {count_flops(best, res, nc, 'zennas') / 1e6:.1f} M, "
+            f"layers {best.num_layers}, at {res}px with {nc} classes",
+        ]
+    s = result.seconds
+    total = s.get("total", 0.0) or math.nan
+    lines.append(f"time {total:.1f} s ({result.iterations / total:.2f} it/s): " + ", ".join(
+        f"{k} {s.get(k, 0.0):.1f} s" for k in ("mutation", "constraints", "latency", "fitness")))
+    lines.append(f"wrote {out / BEST_FILE}, {out / HISTORY_FILE}, {out / CHECKPOINT_FILE}")
+    return "\n".join(lines)
+
+
+def _run_nb201(args: argparse.Namespace) -> int:
+    proxy: str | Proxy = args.proxy
+    if args.proxy != GROUND_TRUTH_FITNESS:
+        proxy = _make_proxy(args.proxy, args.batch_size, args.proxy_option)
+    outcome, optimum = run_nb201_validation(
+        proxy, evaluations=args.evaluations, runs=args.runs, seed=args.seed, dataset=args.dataset,
+        population=args.population or 20, device=args.device, ground_truth=args.ground_truth,
+        data_source=args.data_source, data_root=args.data_root, progress=not args.no_progress)
+    name = proxy if isinstance(proxy, str) else proxy.name
+    print(format_nb201_result(outcome, optimum, name, args.dataset, args.evaluations, args.runs, args.seed))
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        outcome.runs.to_csv(Path(args.out) / "nb201_search_runs.csv", index=False)
+        print(f"wrote {Path(args.out) / 'nb201_search_runs.csv'}")
+    return 0
+
+
+def format_nb201_result(outcome: Nb201SearchOutcome, optimum: float, proxy: str, dataset: str, evaluations: int,
+                        runs: int, seed: int) -> str:
+    """The table ``zenbench search --space nb201`` prints."""
+    rows = []
+    labels = {"evolution": f"Zen-NAS EA with {proxy} (this run)", "random": f"random search with {proxy} (this run)"}
+    for r in outcome.summary.itertuples():
+        rows.append((labels[r.method], evaluations, runs, f"{r.mean:.2f} ± {r.std:.2f}", "zenbench"))
+    rows.append(("optimum of the space", "-", "-", f"{optimum:.2f}", "ground truth"))
+    for r in published_table(dataset).itertuples():
+        rows.append((r.method, "-" if pd.isna(r.evaluations) else int(r.evaluations),
+                     "-" if pd.isna(r.runs) else int(r.runs), f"{r.mean:.2f} ± {r.std:.2f}", r.source))
+    header = (f"NAS-Bench-201 {dataset}: test accuracy (%) of the found cell, mean ± std over runs "
+              f"(seeds {seed}..{seed + runs - 1}); {evaluations} fitness evaluations per search")
+    widths = [max(len(str(row[i])) for row in rows + [("method", "evals", "runs", "test acc", "source")])
+              for i in range(5)]
+    fmt = "  ".join(f"{{:<{w}}}" if i in (0, 4) else f"{{:>{w}}}" for i, w in enumerate(widths))
+    lines = [header, fmt.format("method", "evals", "runs", "test acc", "source").rstrip()]
+    lines += [fmt.format(*map(str, row)).rstrip() for row in rows]
+    unique = outcome.runs.loc[outcome.runs.method == "evolution", "unique_evaluations"].mean()
+    lines.append(f"EA: {unique:.1f} distinct cells scored per run on average (repeats reuse the cached score)")
+    return "\n".join(lines)
+
