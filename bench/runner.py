@@ -24,6 +24,7 @@ exclude it from correlations (or rank it last, on request) and the report counts
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import os
 import shlex
@@ -39,7 +40,7 @@ from tqdm.auto import tqdm
 
 import proxies as proxy_registry
 from bench.ground_truth import GroundTruth
-from bench.store import ResultStore, ScoreRow, StoreError, _software_versions
+from bench.store import ResultStore, ScoreRow, StoreError, software_versions
 from proxies import Batch, Proxy
 from search.spaces.nb201 import DATASETS, Nb201Factory
 
@@ -273,7 +274,7 @@ def run_benchmark(
     batch_mode = "per-arch" if batch_per_arch else "shared"
     if image_proxies and load_batch is None:
         from bench.data import load_batch  # only image-using runs need the data module
-    zenbench_version, torch_version = _software_versions()
+    zenbench_version, torch_version = software_versions()
     gt_source = ground_truth if not isinstance(ground_truth, GroundTruth) else None
     command = command_line(store=store, proxies=proxies, space=space, dataset=dataset, sample=sample, seed=seed,
                            batch_size=batch_size, device=device, batch_per_arch=batch_per_arch,
@@ -283,7 +284,8 @@ def run_benchmark(
         "n_archs": len(indices), "batch_size": batch_size, "image_batch": image_batch, "batch_mode": batch_mode,
         "data_source": data_source, "data_root": None if data_root is None else str(data_root),
         "device": str(torch_device), "ground_truth": gt.source, "gt_key": gt_key, "nan_policy": NAN_POLICY,
-        "proxies": [{**p.describe(), "option_hash": p.option_hash(), "class": _class_spec(p)} for p in proxy_list],
+        "proxies": [{**p.describe(), "option_hash": p.option_hash(), "class": _class_spec(p),
+                     "reference": inspect.getdoc(type(p)) or ""} for p in proxy_list],
     }
     if torch_device.type == "cuda":
         config["device_name"] = torch.cuda.get_device_name(torch_device)

@@ -38,6 +38,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+import proxies
+
 DEFAULT_RESAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
 TOP_K_PERCENTS: tuple[int, ...] = (1, 5, 10)
@@ -155,12 +157,10 @@ class _Resampled:
         return overlap.sum(axis=1) / top_k_places(self.n, percent)
 
     def kendall(self) -> np.ndarray:
-        return np.array([kendall_tau(self.score[row], self.truth[row]) for row in self.entries])
+        return _kendall_rows(self.score, self.truth, self.entries, np.ones(self.entries.shape, dtype=bool))
 
     def top_kendall(self, percent: float) -> np.ndarray:
-        inside = self._top_share(self._truth_groups, percent) > 0
-        return np.array([kendall_tau(self.score[row[keep]], self.truth[row[keep]])
-                         for row, keep in zip(self.entries, inside, strict=True)])
+        return _kendall_rows(self.score, self.truth, self.entries, self._top_share(self._truth_groups, percent) > 0)
 
     def metric(self, name: str) -> np.ndarray:
         if name == "kendall_tau":
@@ -172,6 +172,45 @@ class _Resampled:
         if name == f"top{TOP_TAU_PERCENT}_kendall_tau":
             return self.top_kendall(TOP_TAU_PERCENT)
         return self.top_precision(float(name.removeprefix("top").removesuffix("_precision")))
+
+
+_PAIRWISE_MAX = 300
+"""Up to this many items per resample, τ-b is computed from all pairs at once (vectorised over resamples);
+above it, scipy's O(n log n) routine runs once per resample."""
+
+
+def _kendall_rows(score: np.ndarray, truth: np.ndarray, entries: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """τ-b of each resample row over its kept entries."""
+    sizes = keep.sum(axis=1)
+    if sizes.max(initial=0) > _PAIRWISE_MAX:
+        return np.array([kendall_tau(score[row[k]], truth[row[k]]) for row, k in zip(entries, keep, strict=True)])
+    width = max(int(sizes.max(initial=0)), 1)
+    # Left-align each row's kept entries; padding is masked out.
+    order = np.argsort(~keep, axis=1, kind="stable")[:, :width]
+    items = np.take_along_axis(entries, order, axis=1)
+    mask = np.arange(width)[None, :] < sizes[:, None]
+    out = np.empty(len(entries))
+    step = max(1, 2_000_000 // (width * width))
+    for start in range(0, len(entries), step):
+        block = slice(start, start + step)
+        out[block] = _pairwise_tau_b(score[items[block]], truth[items[block]], mask[block])
+    return out
+
+
+def _pairwise_tau_b(x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """τ-b per row from all pairs of the masked entries: (concordant − discordant) /
+    √((pairs − pairs tied in x)(pairs − pairs tied in y)), as scipy's variant ``b``."""
+    sx = np.sign(x[:, :, None] - x[:, None, :]).astype(np.int8)
+    sy = np.sign(y[:, :, None] - y[:, None, :]).astype(np.int8)
+    both = mask[:, :, None] & mask[:, None, :]
+    n = mask.sum(axis=1).astype(float)
+    pairs = n * (n - 1) / 2
+    balance = (sx * sy * both).sum(axis=(1, 2), dtype=np.int64) / 2
+    tied_x = (((sx == 0) & both).sum(axis=(1, 2)) - n) / 2  # the diagonal is no pair
+    tied_y = (((sy == 0) & both).sum(axis=(1, 2)) - n) / 2
+    denominator = (pairs - tied_x) * (pairs - tied_y)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, balance / np.sqrt(denominator), np.nan)
 
 
 def _resamples(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
@@ -385,8 +424,6 @@ def population_scores(rows: pd.DataFrame) -> tuple[np.ndarray, str | None]:
     Calls ``proxy.combine_population(values, components)`` on the proxy class recorded with the rows
     (``proxy_class``, ``options``). Returns the combined values and a note when the class could not be
     loaded (the raw values are used then)."""
-    import proxies  # the bench wires proxies in; reports reach this only through the statistics
-
     values = rows["value"].to_numpy(float)
     first = rows.iloc[0]
     spec = first.get("proxy_class") or first["proxy"]

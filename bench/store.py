@@ -113,7 +113,8 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _software_versions() -> tuple[str, str]:
+def software_versions() -> tuple[str, str]:
+    """Installed zenbench version and the loaded torch version."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -178,7 +179,7 @@ class ResultStore:
 
     def begin_run(self, command: str, config: Mapping[str, Any], device: str) -> RunRecord:
         """Record the start of a run; ``command`` is the exact command line that (re)produces it."""
-        zenbench, torch = _software_versions()
+        zenbench, torch = software_versions()
         record = RunRecord(uuid.uuid4().hex, command, dict(config), device)
         self._db.execute(
             f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))})",

@@ -39,7 +39,7 @@ from bench.statistics import (  # noqa: E402
     evaluate,
     variant_labels,
 )
-from bench.store import ResultStore, _software_versions  # noqa: E402
+from bench.store import ResultStore, software_versions  # noqa: E402
 from reports.published import published_table  # noqa: E402
 
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16": "ImageNet16-120"}
@@ -333,7 +333,7 @@ def render_report(store: str | os.PathLike, out: str | os.PathLike, *,
     lines += _header(runs, store, out, ground_truth if not isinstance(ground_truth, GroundTruth) else None,
                      n_resamples, confidence, seed, nan_policy, title)
     lines += [
-        f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by zenbench {_software_versions()[0]} from "
+        f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by zenbench {software_versions()[0]} from "
         f"`{store}`: {len(rows):,} stored scores, {len(table)} proxy protocol(s), {len(runs)} recorded run(s). "
         f"Ground truth: {gt.source}.", "",
         "**How to read.** τ is Kendall τ-b (ties handled as scipy), ρ Spearman, r Pearson on the raw scores. "
@@ -412,6 +412,23 @@ def _noise_section(evaluation: Evaluation) -> list[str]:
         markdown_table(["measure", "N", "τ", "ρ"], rows), ""]
 
 
+def _reference_choices(protocol: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+    """Each proxy class's documented reference choices (init, BN mode, input...), as recorded by the runs
+    that scored it (the class docstring at scoring time), folded."""
+    recorded: dict[str, str] = {}
+    for config in runs["config"]:
+        for entry in config.get("proxies", []):
+            if entry.get("reference"):
+                recorded[entry["class"]] = entry["reference"]
+    lines = []
+    for proxy_class in dict.fromkeys(protocol["proxy_class"]):
+        text = recorded.get(proxy_class)
+        if text:
+            lines += ["<details><summary>" + f"{proxy_class}: reference choices (init, BN, input), as recorded"
+                      + "</summary>", "", "```text", text, "```", "", "</details>", ""]
+    return lines
+
+
 def _protocol_section(protocol: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
     lines = ["## Protocol", ""]
     if not protocol.empty:
@@ -422,6 +439,7 @@ def _protocol_section(protocol: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
                   markdown_table(columns, protocol[columns].astype(str).to_numpy().tolist()), ""]
         versions = sorted(set(zip(protocol["zenbench"], protocol["torch"], strict=True)))
         lines += ["Software: " + "; ".join(f"zenbench {z}, torch {t}" for z, t in versions) + ".", ""]
+        lines += _reference_choices(protocol, runs)
     if not runs.empty:
         rows = [[_dt.datetime.fromtimestamp(r["started"]).strftime("%Y-%m-%d %H:%M"), r["status"],
                  int(r["n_computed"]), r["device"], f"python {r['python_version']}, {r['platform']}",

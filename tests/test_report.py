@@ -93,6 +93,8 @@ def test_report_renders_and_its_table_reads_back(tmp_path, small_store, gt):
     protocol = parse_table(readme, "## Protocol")
     assert set(protocol["input_kind"]) == {"none", "real"}
     assert any(cell.startswith("a batch per architecture") for cell in protocol["batch"])
+    # Each proxy's documented reference choices travel with the runs (the class docstring at scoring time).
+    assert "test_runner:WeightProbe: reference choices" in readme and "Log of the summed |weights|" in readme
     assert "Not computed" not in readme
 
 
