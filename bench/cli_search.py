@@ -277,6 +277,9 @@ def format_zennet_result(result: SearchResult[Structure], search: EvolutionarySe
     total = s.get("total", 0.0) or math.nan
     lines.append(f"time {total:.1f} s ({result.iterations / total:.2f} it/s): " + ", ".join(
         f"{k} {s.get(k, 0.0):.1f} s" for k in ("mutation", "constraints", "latency", "fitness")))
+    failures = getattr(search.fitness, "failures", 0)
+    if failures:
+        lines.append(f"{failures} candidate(s) failed to score and got -inf (last: {search.fitness.last_error})")
     lines.append(f"wrote {out / BEST_FILE}, {out / HISTORY_FILE}, {out / CHECKPOINT_FILE}")
     return "\n".join(lines)
 
