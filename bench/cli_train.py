@@ -1,0 +1,123 @@
+"""``zenbench train``: train a ZenNet on CIFAR with the Zen-NAS CIFAR recipe (REFERENCE C.5).
+
+A thin layer over :class:`search.train.Trainer`: resolve the structure (published name, structure string or
+file), load the data with :func:`bench.data.load_dataset`, build the network with ZenNAS's init, train,
+checkpoint every epoch into ``--out`` and print one line per epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+import torch
+
+from bench.data import load_dataset, normalization
+from bench.runner import resolve_device
+from search.spaces.zennet import count_params
+from search.train import (
+    AUTOAUGMENT_NOTE,
+    CHECKPOINT_NAME,
+    LOG_NAME,
+    ImageSet,
+    TrainConfig,
+    Trainer,
+    zennet_for_training,
+)
+from search.zennets import resolve_structure
+
+DATASETS = ("cifar10", "cifar100")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    defaults = TrainConfig(epochs=1)
+    parser = subparsers.add_parser(
+        "train", help="train a ZenNet on CIFAR (Zen-NAS recipe)",
+        description="Train a ZenNet with the Zen-NAS CIFAR recipe: SGD + Nesterov 0.9, lr 0.1 per 256 images, "
+        "linear warm-up then cosine to 0, weight decay 5e-4 (conv/linear weights only), label smoothing 0.1 + "
+        "mixup 0.2, random crop + flip, random erasing, BN momentum 0.01, ZenNAS init. "
+        f"{AUTOAUGMENT_NOTE}. Checkpoints every epoch; Ctrl-C saves and stops, --resume continues.")
+    parser.add_argument("--structure", required=True, metavar="NAME|STRING|FILE",
+                        help="a published ZenNet (e.g. ZenNet-1.0M), a structure string, or a file holding one")
+    parser.add_argument("--dataset", choices=DATASETS, default="cifar10", help="default: cifar10")
+    parser.add_argument("--epochs", type=int, required=True, help="training epochs (ZenNAS: 1440)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                        help=f"default: {defaults.batch_size} (ZenNAS trains CIFAR at B=64 on one GPU)")
+    parser.add_argument("--device", default=None, help="torch device; default: cuda if available, else cpu")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder for checkpoint.pt and log.csv; default: "
+                        "runs/train-<dataset>-<structure hash>-e<epochs>-seed<seed>")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    parser.add_argument("--data", dest="data_source", default="auto", metavar="SOURCE",
+                        help="'auto' (the largest copy of the dataset under the data folder), or a CIFAR pickle "
+                        "folder, image folder or .tar.gz laid out {train,test}/<class>/*.jpg; default auto")
+    parser.add_argument("--data-root", default=None, metavar="DIR", help="data folder (default $ZENBENCH_DATA)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the init, data order and augmentation; default 0")
+    parser.add_argument("--bn-momentum", type=float, default=defaults.bn_momentum,
+                        help=f"BatchNorm momentum; default {defaults.bn_momentum} (ZenNAS); short runs want 0.1")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch; default: torch's choice")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
+    parser.set_defaults(func=run_train)
+
+
+def default_out_dir(structure: str, dataset: str, epochs: int, seed: int) -> Path:
+    digest = hashlib.sha1(structure.encode()).hexdigest()[:8]
+    return Path("runs") / f"train-{dataset}-{digest}-e{epochs}-seed{seed}"
+
+
+def run_train(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    structure = str(resolve_structure(args.structure))
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, bn_momentum=args.bn_momentum)
+    device = resolve_device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as ZenNAS on GPU; fastest kernels, not bitwise reproducible
+    out_dir = args.out if args.out is not None else default_out_dir(structure, args.dataset, args.epochs, args.seed)
+    if not args.resume and (out_dir / CHECKPOINT_NAME).exists():
+        raise FileExistsError(f"{out_dir / CHECKPOINT_NAME} exists: pass --resume to continue it, "
+                              f"or choose another --out")
+
+    progress = not args.no_progress
+    train_images, train_labels, num_classes = load_dataset(args.dataset, "train", source=args.data_source,
+                                                           root=args.data_root, progress=progress)
+    test_images, test_labels, test_classes = load_dataset(args.dataset, "test", source=args.data_source,
+                                                          root=args.data_root, progress=progress)
+    train = ImageSet(train_images, train_labels, num_classes)
+    test = ImageSet(test_images, test_labels, test_classes)
+    mean, std = normalization(args.dataset)
+    model = zennet_for_training(structure, num_classes, seed=args.seed)
+    trainer = Trainer(model, train, test, config, mean, std, device=device, out_dir=out_dir,
+                      progress=progress, description=f"{structure} | {args.dataset}")
+
+    steps = trainer.total_steps
+    warmup = config.warmup_steps(trainer.steps_per_epoch)
+    print(f"structure: {structure}")
+    print(f"params: {count_params(structure, num_classes) / 1e6:.3f} M; dataset {args.dataset} "
+          f"({len(train):,} train / {len(test):,} test images, {num_classes} classes, source {args.data_source}); "
+          f"device {device}")
+    print(f"recipe: {config.epochs} epochs x {trainer.steps_per_epoch} steps at B={config.batch_size}, "
+          f"lr {config.learning_rate:g} (warm-up {warmup} steps = {warmup / trainer.steps_per_epoch:.2f} epochs, "
+          f"then cosine to 0), wd {config.weight_decay:g}, label smoothing {config.label_smoothing:g}, "
+          f"mixup {config.mixup_alpha:g}, random erasing p={config.random_erase_p:g}, BN momentum {config.bn_momentum}")
+    print(f"augmentation: {AUTOAUGMENT_NOTE}")
+    if config.bn_momentum is not None and (1 - config.bn_momentum) ** steps > 0.05:
+        print(f"note: {steps} steps at BN momentum {config.bn_momentum} leave "
+              f"{100 * (1 - config.bn_momentum) ** steps:.0f}% of the initial BN running statistics; "
+              f"test accuracy will be low (use --bn-momentum 0.1 for short runs)")
+    print(f"output: {out_dir}")
+    sys.stdout.flush()
+
+    result = trainer.fit(resume=args.resume)
+    if not result.completed:
+        print(f"stopped during epoch {result.epochs_done + 1}; checkpoint {result.checkpoint}. "
+              f"Continue with the same command plus --resume" + ("" if args.out is not None else f" --out {out_dir}"))
+        return 130
+    last = result.log[-1]
+    print(f"final test accuracy: {last.test_acc:.2f}% after {last.epoch} epochs "
+          f"(log {out_dir / LOG_NAME}, checkpoint {out_dir / CHECKPOINT_NAME})")
+    return 0
