@@ -58,7 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bn-momentum", type=float, default=defaults.bn_momentum,
                         help=f"BatchNorm momentum; default {defaults.bn_momentum} (ZenNAS); short runs want 0.1")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch; default: torch's choice")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (per-epoch lines stay)")
     parser.set_defaults(func=run_train)
 
 

@@ -64,7 +64,7 @@ def measure(structure: str, device: torch.device, batch_size: int, images: int, 
     test = ImageSet(train.images[:batch_size], train.labels[:batch_size], 10)
     config = TrainConfig(epochs=1000, batch_size=batch_size, seed=seed)
     trainer = Trainer(zennet_for_training(structure, 10, seed=seed), train, test, config, *normalization("cifar10"),
-                      device, progress=False)
+                      device, progress=False, verbose=False)
     order = torch.randperm(pool, device=device)
     steps = max(1, images // batch_size)
 

@@ -339,13 +339,15 @@ class Trainer:
     """Trains ``model`` on ``train`` with the ZenNAS CIFAR recipe, evaluating on ``test`` every epoch.
 
     ``model`` must already be initialised (``zennet_init`` for ZenNets); it and both image sets are moved to
-    ``device``. ``out_dir`` (optional) receives
-    ``checkpoint.pt`` and ``log.csv``; without it nothing is written and nothing can be resumed.
+    ``device``. ``out_dir`` (optional) receives ``checkpoint.pt`` and ``log.csv``; without it nothing is written
+    and nothing can be resumed. ``progress``: a progress bar (images/s, ETA); ``verbose``: print one line per
+    epoch and a notice on Ctrl-C. ``description`` names the run; a checkpoint only resumes the same one.
     """
 
     def __init__(self, model: nn.Module, train: ImageSet, test: ImageSet, config: TrainConfig,
                  mean: Sequence[float], std: Sequence[float], device: str | torch.device,
-                 out_dir: str | Path | None = None, progress: bool = True, description: str = "") -> None:
+                 out_dir: str | Path | None = None, progress: bool = True, verbose: bool = True,
+                 description: str = "") -> None:
         if train.num_classes != test.num_classes:
             raise TrainError(f"train set has {train.num_classes} classes, test set {test.num_classes}")
         if len(train) < config.batch_size:
@@ -361,6 +363,7 @@ class Trainer:
         self.num_classes = train.num_classes
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.progress = progress
+        self.verbose = verbose
         self.description = description
         self.augment = Augmentation(config, mean, std, self.device)
         if config.bn_momentum is not None:
@@ -435,15 +438,14 @@ class Trainer:
         steps_this_call = 0
         done_steps = self.epoch * self.steps_per_epoch + (self._current.step if self._current else 0)
         bar = tqdm(total=self.total_steps * self.config.batch_size, initial=done_steps * self.config.batch_size,
-                   unit="img", unit_scale=True, disable=not self.progress, dynamic_ncols=True,
-                   desc=self.description or "train")
+                   unit="img", unit_scale=True, disable=not self.progress, dynamic_ncols=True, desc="train")
         with bar, self._sigint_requests_stop():
             while self.epoch < self.config.epochs:
                 if self._current is None:
                     order = torch.randperm(len(self.train_set), device=self.device, generator=self.generator)
                     self._current = _EpochProgress(order=order)
                 current = self._current
-                bar.set_description(f"{self.description or 'train'} epoch {self.epoch + 1}/{self.config.epochs}")
+                bar.set_description(f"epoch {self.epoch + 1}/{self.config.epochs}", refresh=False)
                 started = time.perf_counter()
                 while current.step < self.steps_per_epoch:
                     if self._stop_requested or (max_steps is not None and steps_this_call >= max_steps):
@@ -484,7 +486,7 @@ class Trainer:
         self.epoch += 1
         self._current = None
         self.save_checkpoint()
-        if self.progress:
+        if self.verbose:
             bar.write(format_record(record, self.config.epochs))
 
     def _stopped_early(self) -> TrainResult:
@@ -501,7 +503,7 @@ class Trainer:
         def handler(signum: int, frame: Any) -> None:
             signal.signal(signal.SIGINT, previous or signal.default_int_handler)
             self.request_stop()
-            if self.progress:
+            if self.verbose:
                 tqdm.write("interrupt: stopping after this step and saving a checkpoint (Ctrl-C again to abort)")
 
         previous = signal.signal(signal.SIGINT, handler)

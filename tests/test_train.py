@@ -187,7 +187,7 @@ def micro_trainer(out_dir, model: nn.Module | None = None, **config) -> Trainer:
     model = model if model is not None else zennet_for_training(MICRO, 4, seed=0)
     cfg = TrainConfig(**{"epochs": 2, "batch_size": 16, "bn_momentum": 0.1, **config})
     return Trainer(model, synthetic_set(80, 1), synthetic_set(40, 2), cfg, MEAN, STD, "cpu", out_dir=out_dir,
-                   progress=False, description=MICRO)
+                   progress=False, verbose=False, description=MICRO)
 
 
 def assert_same_weights(a: nn.Module, b: nn.Module) -> None:
@@ -274,7 +274,7 @@ def test_two_epochs_on_the_cifar10_subset_beat_chance_clearly():
     assert (len(train), len(test)) == (4000, 1000)
     config = TrainConfig(epochs=2, bn_momentum=0.1, seed=0)
     trainer = Trainer(zennet_for_training(TINY, 10, seed=0), train, test, config, *normalization("cifar10"),
-                      "cpu", progress=False)
+                      "cpu", progress=False, verbose=False)
     result = trainer.fit()
     assert result.completed and len(result.log) == 2
     assert result.test_acc >= 20.0, result.log
