@@ -116,17 +116,17 @@ def full_precision() -> Iterator[None]:
 @contextmanager
 def capture(net: nn.Module, select: Callable[[nn.Module], bool],
             which: Literal["input", "output"] = "input",
-            transform: Callable[[Tensor], Any] | None = None) -> Iterator[list[Any]]:
+            transform: Callable[[nn.Module, Tensor], Any] | None = None) -> Iterator[list[Any]]:
     """Record the input (or output) tensor of every module ``select`` accepts, in call order.
 
-    ``transform`` maps each tensor to what is kept (e.g. a statistic), so large activations need
+    ``transform(module, tensor)`` maps each to what is kept (e.g. a statistic), so large activations need
     not stay alive until the block ends.
     """
     records: list[Any] = []
 
     def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
         tensor = inputs[0] if which == "input" else output
-        records.append(tensor if transform is None else transform(tensor))
+        records.append(tensor if transform is None else transform(module, tensor))
 
     handles = [m.register_forward_hook(hook) for m in net.modules() if select(m)]
     try:

@@ -38,7 +38,7 @@ class _RecentGrams:
         self.size = size
         self.recent: list[tuple[Tensor, int, tuple[Tensor, Tensor, int]]] = []
 
-    def __call__(self, t: Tensor) -> tuple[Tensor, Tensor, int]:
+    def __call__(self, relu: nn.Module, t: Tensor) -> tuple[Tensor, Tensor, int]:
         for seen, version, stats in self.recent:
             if seen is t and version == t._version:
                 return stats

@@ -22,11 +22,12 @@ def _is_bn(module: nn.Module) -> bool:
     return isinstance(module, nn.modules.batchnorm._BatchNorm)
 
 
-def _log_sigma_of_batch(t: Tensor) -> Tensor:
-    """log sqrt(mean over channels of the batch variance) of a BN input (N, C, ...); biased variance,
-    the one BN normalises with."""
+def _log_sigma_of_batch(bn: nn.Module, t: Tensor) -> Tensor:
+    """log √(mean over channels of the batch variance + eps) of a BN input (N, C, ...): the biased
+    variance and the eps BN itself normalises with, so a BN fed a constant (a conv on a dead NB201 node)
+    gives log √eps, not −inf."""
     per_channel = t.detach().transpose(0, 1).flatten(1).var(dim=1, correction=0)
-    return 0.5 * torch.log(per_channel.mean())
+    return 0.5 * torch.log(per_channel.mean() + bn.eps)
 
 
 @register
@@ -48,10 +49,13 @@ class ZenScore(Proxy):
     - batch 64, repeat 1, as every ZenNAS search script.
 
     ``bn_stat="batch"``: σ² = mean over channels of each BN input's (biased) batch variance in the
-    first pass, read by hooks; every BN counts, tracking or not (the hook-based variant circulating
-    in ports). ``repeat=n`` averages n independent scores, each on a freshly built and initialised
-    network. ZenNAS's standalone CLI (batch 16, repeat 32) instead re-initialises the weights of one
-    network, so its running_var accumulates across repeats; we do not reproduce that.
+    first pass, read by hooks, plus the BN's eps (what BN divides by); every BN counts, tracking or
+    not (the hook-based variant circulating in ports). Without eps, a BN fed a constant (an NB201 conv
+    on a node with no live input, in 16 of 100 sampled archs) would give −inf to a connected network.
+
+    ``repeat=n`` averages n independent scores, each on a freshly built and initialised network.
+    ZenNAS's standalone CLI (batch 16, repeat 32) instead re-initialises the weights of one network,
+    so its running_var accumulates across repeats; we do not reproduce that.
 
     ZenNAS scores its own networks without residual links; we score the network the factory builds.
     On NAS-Bench-201 the cells' BN layers dominate the BN term; that is the reference computation.

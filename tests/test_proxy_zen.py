@@ -87,7 +87,7 @@ def test_bn_term_from_batch_variance() -> None:
     result = proxies.get("zen", batch_size=BATCH, bn_stat="batch").score(
         SimpleFactory(lambda: ScaledBN(scale), SHAPE), seed=5)
     (x, _), = _draws(5)
-    expected = 0.5 * math.log(float(_channel_var(scale * x, 0).mean()))
+    expected = 0.5 * math.log(float(_channel_var(scale * x, 0).mean()) + 1e-5)  # + BN eps
     assert result.components["zen.bn_term"] == pytest.approx(expected, rel=1e-5)
     assert result.components["zen.bn_term"] == pytest.approx(math.log(scale), abs=0.15)
 
@@ -126,6 +126,13 @@ def test_nb201_bn_term_counts_every_tracking_bn() -> None:
     batch_variant = proxies.get("zen", batch_size=16, bn_stat="batch").score(factory, seed=0)
     assert batch_variant.components["zen.log_delta"] == result.components["zen.log_delta"]
     assert batch_variant.components["zen.bn_term"] != result.components["zen.bn_term"]
+
+
+def test_batch_variant_is_finite_with_a_conv_on_a_dead_node() -> None:
+    """Node 1 is dead (none~0), so the conv on edge 1→2 sees zeros and its BN a zero variance: + eps."""
+    dead_node = SmallNb201Factory("|none~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|")
+    result = proxies.get("zen", batch_size=8, bn_stat="batch").score(dead_node)
+    assert math.isfinite(result.value)
 
 
 def test_disconnected_cell_scores_minus_inf() -> None:
