@@ -159,20 +159,21 @@ def pareto_front(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
-def _cost_figure(table: pd.DataFrame, dataset: str, path: Path) -> None:
+def _cost_figure(table: pd.DataFrame, dataset: str, path: Path, confidence: float) -> None:
     data = table[np.isfinite(table.get("kendall_tau", pd.Series(np.nan, index=table.index)))]
     fig, ax = plt.subplots(figsize=(6.4, 4.6), layout="constrained")
     cost = np.clip(data["median_seconds"].to_numpy(float), 1e-6, None)
     tau = data["kendall_tau"].to_numpy(float)
     low, high = data["kendall_tau_low"].to_numpy(float), data["kendall_tau_high"].to_numpy(float)
     ax.errorbar(cost, tau, yerr=[tau - low, high - tau], fmt="o", color="tab:blue", ecolor="tab:gray",
-                capsize=3, label=f"τ with {int(round(100 * DEFAULT_CONFIDENCE))}% interval")
+                capsize=3, label=f"τ with {round(100 * confidence)}% interval")
     front = pareto_front(cost, tau)
     if len(front) > 1:
         ax.step(cost[front], tau[front], where="post", color="tab:orange", alpha=0.8, label="Pareto front")
     for i, label in enumerate(data["label"]):
-        ax.annotate(label, (cost[i], tau[i]), xytext=(6, 6 if i % 2 == 0 else -12), textcoords="offset points",
-                    fontsize=8)
+        ax.annotate(label, (cost[i], tau[i]), xytext=(7, 5 if i % 2 == 0 else -11), textcoords="offset points",
+                    fontsize=8, bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.8,
+                                      "linewidth": 0})
     ax.set_xscale("log")
     ax.set_xlabel("median seconds per architecture (log scale)")
     ax.set_ylabel("Kendall τ-b against accuracy")
@@ -381,7 +382,7 @@ def _dataset_section(dataset: str, table: pd.DataFrame, evaluation: Evaluation, 
     points = evaluation.points[evaluation.points["dataset"] == dataset]
     scatter, cost = out / f"scatter_{dataset}.png", out / f"cost_{dataset}.png"
     _scatter_figure(points, table, dataset, scatter)
-    _cost_figure(table, dataset, cost)
+    _cost_figure(table, dataset, cost, evaluation.confidence)
     files += [scatter, cost]
     lines += [f"![{name}: proxy score against accuracy]({scatter.name})", "",
               f"![{name}: cost against τ]({cost.name})", ""]
