@@ -29,7 +29,7 @@ import math
 import os
 import shlex
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ import torch
 from tqdm.auto import tqdm
 
 import proxies as proxy_registry
+from bench.data import load_batch
 from bench.ground_truth import GroundTruth
 from bench.store import ResultStore, ScoreRow, StoreError, software_versions
 from proxies import Batch, Proxy
@@ -244,7 +245,6 @@ def run_benchmark(
     data_root: str | os.PathLike | None = None,
     shard: Shard | str = Shard(),
     progress: bool = True,
-    load_batch: Callable[..., Batch] | None = None,
 ) -> RunSummary:
     """Score ``proxies`` on the seeded sample of ``space`` for ``dataset``, storing each score in ``store``.
 
@@ -253,8 +253,8 @@ def run_benchmark(
     own] overrides the ``batch_size`` option of proxies that have one; ``device`` [None: CUDA if available];
     ``batch_per_arch`` [False]: one batch per architecture instead of one shared batch; ``ground_truth``
     [None: ``GroundTruth.load()`` lookup] a path or a loaded table; ``data_source`` ["auto"] and
-    ``data_root`` [None: $ZENBENCH_DATA] are passed to ``bench.data.load_batch`` (or ``load_batch`` when
-    given, with the same signature); ``shard`` ["0/1"]; ``progress`` [True]: a tqdm bar.
+    ``data_root`` [None: $ZENBENCH_DATA] are passed to ``bench.data.load_batch``; ``shard`` ["0/1"];
+    ``progress`` [True]: a tqdm bar.
 
     Ctrl-C stops cleanly: the rows stored so far stay, the run is recorded as ``interrupted`` and the
     summary says so.
@@ -272,8 +272,6 @@ def run_benchmark(
     image_proxies = [p for p in proxy_list if p.needs != "nothing"]
     image_batch = max((p.batch_size or batch_size or DEFAULT_IMAGE_BATCH for p in image_proxies), default=0)
     batch_mode = "per-arch" if batch_per_arch else "shared"
-    if image_proxies and load_batch is None:
-        from bench.data import load_batch  # only image-using runs need the data module
     zenbench_version, torch_version = software_versions()
     gt_source = ground_truth if not isinstance(ground_truth, GroundTruth) else None
     command = command_line(store=store, proxies=proxies, space=space, dataset=dataset, sample=sample, seed=seed,

@@ -165,6 +165,17 @@ def test_shared_and_per_arch_batches(tmp_path, gt):
         _run(tmp_path / "shared.db", gt, proxies=["test_runner_images"], batch_per_arch=True)
 
 
+@pytest.mark.data
+def test_real_images_and_their_source_are_recorded(tmp_path, gt, data_root):
+    frame = pd.concat([_frame(_run(tmp_path / "real.db", gt, proxies=["test_runner_images"], sample=2,
+                                   dataset=dataset, data_source="auto", data_root=data_root).store).reset_index()
+                       for dataset in ("cifar10", "cifar100")])
+    sources = frame.groupby("dataset")["batch_source"].first()
+    assert sources["cifar10"].startswith("cifar10:train:") and "cifar-10-batches-py" in sources["cifar10"]
+    assert "cifar10-images" in sources["cifar100"]  # CIFAR-10 images stood in for CIFAR-100, and it says so
+    assert set(frame["data_source"]) == {"auto"}
+
+
 def test_batch_size_override_changes_the_protocol(tmp_path, gt):
     store = tmp_path / "s.db"
     _run(store, gt, sample=2)
