@@ -262,23 +262,49 @@ def _count(path: Path) -> int:
         db.close()
 
 
-def test_sigkill_and_resume_loses_and_duplicates_nothing(tmp_path, nb201_csv, gt):
-    """A ``zenbench bench`` process killed with SIGKILL mid-run, then rerun: exact rows, identical values."""
-    store = tmp_path / "killed.db"
+def _slow_bench(store: Path, nb201_csv: Path, sample: int) -> tuple[list[str], dict[str, str]]:
+    """A ``zenbench bench`` command line (0.3 s per architecture) and its environment."""
     command = [sys.executable, "-m", "bench.cli", "bench",
-               "--proxies", "test_runner:SlowWeightProbe,test_runner_images", "--sample", "8", "--seed", "0",
+               "--proxies", "test_runner:SlowWeightProbe,test_runner_images", "--sample", str(sample), "--seed", "0",
                "--device", "cpu", "--data", "noise", "--no-progress",
                "--ground-truth", str(nb201_csv), "--store", str(store)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
            "ZENBENCH_TEST_DELAY": "1"}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return command, env
+
+
+def _start_and_signal(command: list[str], env: dict[str, str], store: Path, rows: int, sig: int):
+    """Start the command, send ``sig`` once the store holds ``rows`` rows, wait for the process to end."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
-    while _count(store) < 4 and process.poll() is None and time.monotonic() < deadline:
+    while _count(store) < rows and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=60)
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=60)
+    return process.returncode, err
+
+
+def test_ctrl_c_in_the_command_exits_130_and_keeps_rows(tmp_path, nb201_csv):
+    store = tmp_path / "interrupted.db"
+    command, env = _slow_bench(store, nb201_csv, sample=40)
+    code, err = _start_and_signal(command, env, store, 4, signal.SIGINT)
+    assert code == 130, err[-2000:]
+    assert "interrupted: rows so far are kept" in err
+    with ResultStore(store, create=False) as results:
+        runs = results.runs()
+        assert list(runs["status"]) == ["interrupted"] and results.count() >= 4
+        # The run's tally is the rows it stored (one fewer if Ctrl-C lands between a commit and the count).
+        assert results.count() - 1 <= runs["n_computed"].iloc[0] <= results.count()
+
+
+def test_sigkill_and_resume_loses_and_duplicates_nothing(tmp_path, nb201_csv, gt):
+    """A ``zenbench bench`` process killed with SIGKILL mid-run, then rerun: exact rows, identical values."""
+    store = tmp_path / "killed.db"
+    command, env = _slow_bench(store, nb201_csv, sample=8)
+    code, err = _start_and_signal(command, env, store, 4, signal.SIGKILL)
     killed_at = _count(store)
-    assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()[-2000:]
+    assert code == -signal.SIGKILL, err[-2000:]
     assert 0 < killed_at < 16, f"the kill should land mid-run, found {killed_at} rows"
     with ResultStore(store, create=False) as results:
         assert list(results.runs()["status"]) == ["running"]  # it never got to record its end
