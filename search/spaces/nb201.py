@@ -235,7 +235,8 @@ class Nb201Network(nn.Module):
 
     ``channels`` and ``cells_per_stage`` shrink it (TE-NAS scores a thin C=3, N=1 copy);
     ``stem=False`` feeds the input straight into the first cell (then ``in_channels`` must equal
-    ``channels``).
+    ``channels``). ``stages`` < 3 stops after that many stages (TE-NAS counts linear regions on
+    ``stages=1``: one C=1 cell, no stem, no reduction, then the final BN + ReLU and the head).
     """
 
     def __init__(
@@ -246,8 +247,11 @@ class Nb201Network(nn.Module):
         cells_per_stage: int = 5,
         in_channels: int = 3,
         stem: bool = True,
+        stages: int = 3,
     ) -> None:
         super().__init__()
+        if stages not in (1, 2, 3):
+            raise ValueError(f"stages must be 1, 2 or 3, got {stages!r}")
         self.arch = parse_arch(arch)
         self.num_classes = num_classes
         if stem:
@@ -260,7 +264,7 @@ class Nb201Network(nn.Module):
             self.stem = nn.Identity()
         layers: list[nn.Module] = []
         c = channels
-        for stage in range(3):
+        for stage in range(stages):
             if stage > 0:
                 layers.append(ResNetReduction(c, 2 * c))
                 c *= 2
@@ -329,8 +333,8 @@ def nb201_flops(arch: str | Nb201Arch | Sequence[int], num_classes: int = 10, re
 class Nb201Factory:
     """Network factory for one NB201 architecture and dataset: each call builds a fresh network.
 
-    Keyword overrides (``channels``, ``cells_per_stage``, ``in_channels``, ``stem``, ``num_classes``)
-    build a variant, e.g. TE-NAS's thin network.
+    Keyword overrides (``channels``, ``cells_per_stage``, ``in_channels``, ``stem``, ``stages``,
+    ``num_classes``) build a variant, e.g. TE-NAS's thin network.
     """
 
     arch: Nb201Arch
