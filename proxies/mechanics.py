@@ -5,13 +5,15 @@ Each lives here once; proxies compose them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call, jacrev
+from torch.func import functional_call, vjp, vmap
+from torch.overrides import TorchFunctionMode
 
 if TYPE_CHECKING:
     from proxies.base import NetworkFactory
@@ -141,20 +143,251 @@ def is_relu(module: nn.Module) -> bool:
     return "ReLU" in type(module).__name__ and not list(module.children())
 
 
+PER_SAMPLE_GRAD_MEMORY = 2**30
+"""Bytes the backpropagated signals of one chunk of rows may take in :func:`per_sample_grads` (default
+1 GiB): a chunk of k rows holds about 8·k copies of the network's largest conv/BN output."""
+
+
+def _summed_logits(out: Tensor) -> Tensor:
+    return out.flatten(1).sum(dim=1)
+
+
 def per_sample_grads(net: nn.Module, x: Tensor, params: dict[str, Tensor],
-                     fn: Callable[[Tensor], Tensor] | None = None) -> dict[str, Tensor]:
+                     fn: Callable[[Tensor], Tensor] | None = None,
+                     chunk_size: int | None = None) -> dict[str, Tensor]:
     """Jacobian rows: the gradient of ``fn(net(x))[i]`` (default: sample i's summed logits) w.r.t. ``params``.
 
-    One batched forward, then ``torch.func.jacrev`` (a ``vmap`` over vector-Jacobian products) gives
-    every sample's gradient without a Python loop. In train mode BN couples the samples through the
-    batch statistics, exactly as TE-NAS's per-sample backward passes through one batched forward do.
-    Buffers (BN running statistics) are not updated. Returns {name: tensor of shape (N, *param.shape)}.
+    Exactly the rows a loop of per-sample ``autograd.grad`` calls through one batched forward gives (as
+    TE-NAS's ``get_ntk_n``): in train mode BN couples the samples through the batch statistics, so row i
+    carries gradient from every sample's activations. Buffers (BN running statistics) are not updated.
+    Returns {name: tensor of shape (N, *param.shape)}.
+
+    One forward under ``torch.func.vjp``, then ``torch.func.vmap`` over the vector-Jacobian product with
+    the rows of the identity, ``chunk_size`` rows at a time (default: as many as fit in
+    :data:`PER_SAMPLE_GRAD_MEMORY`; the result does not depend on it). No Python loop over samples.
+    During that forward, 2-D convolutions and BatchNorm run through autograd functions of their own
+    (:class:`_Conv2dFn`, :class:`_BatchNormFn`) whose backward formulas batch well under ``vmap``:
+    PyTorch's batching rules for the convolution weight gradient and for the BatchNorm backward copy
+    the layer input once per row; ours contract the row-batched signal with the unbatched input in
+    one matrix product (conv weight: ``Σ_{n,l} g[n,:,l]·unfold(a)[n,:,l]ᵀ``) or elementwise (BN), so
+    the weight gradients are formed as the signal passes and no per-row copy of an activation is made.
     """
-    fn = fn or (lambda out: out.sum(dim=1))
-    buffers = {k: v.detach().clone() for k, v in net.named_buffers()}
+    fn = fn or _summed_logits
+    buffers = {k: v.detach() for k, v in net.named_buffers()}
     others = {k: v.detach() for k, v in net.named_parameters() if k not in params}
+    layers = _VmapFriendlyLayers()
 
-    def outputs(p: dict[str, Tensor], b: dict[str, Tensor]) -> Tensor:
-        return fn(functional_call(net, ({**others, **p}, b), (x,), strict=False))
+    def outputs(p: dict[str, Tensor]) -> Tensor:
+        fresh_buffers = {k: v.clone() for k, v in buffers.items()}  # the BN module counts its batches
+        with layers:
+            return fn(functional_call(net, ({**others, **p}, fresh_buffers), (x,), strict=False))
 
-    return jacrev(outputs, argnums=0)({k: v.detach() for k, v in params.items()}, buffers)
+    out, vjp_fn = vjp(outputs, {k: v.detach() for k, v in params.items()})
+    if out.ndim != 1:
+        raise ValueError(f"per_sample_grads: fn must give one value per sample, got shape {tuple(out.shape)}")
+    n = out.shape[0]
+    if chunk_size is None:
+        chunk_size = max(1, min(n, PER_SAMPLE_GRAD_MEMORY // max(1, 8 * layers.largest_output_bytes)))
+    basis = torch.eye(n, dtype=out.dtype, device=out.device)
+    chunks = [vmap(vjp_fn)(basis[start:start + chunk_size])[0] for start in range(0, n, chunk_size)]
+    return {k: torch.cat([c[k] for c in chunks]) if len(chunks) > 1 else chunks[0][k] for k in params}
+
+
+class _VmapFriendlyLayers(TorchFunctionMode):
+    """Routes ``conv2d`` and ``batch_norm`` calls to :class:`_Conv2dFn` / :class:`_BatchNormFn` (other
+    calls, and forms those do not cover, run unchanged) and records the largest output's size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.largest_output_bytes = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        if func is torch.conv2d:
+            out = _conv2d(*args, **kwargs)
+        elif func is F.batch_norm:
+            out = _batch_norm(*args, **kwargs)
+        else:
+            return func(*args, **kwargs)
+        self.largest_output_bytes = max(self.largest_output_bytes, out.numel() * out.element_size())
+        return out
+
+
+def _conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+            dilation: Any = 1, groups: int = 1) -> Tensor:
+    if input.ndim != 4 or isinstance(padding, str):
+        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    return _Conv2dFn.apply(input, weight, bias, _pair(stride), _pair(padding), _pair(dilation), groups)
+
+
+def _batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+                weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+                momentum: float | None = 0.1, eps: float = 1e-5) -> Tensor:
+    """``F.batch_norm``'s output; running statistics are read (eval) but never updated."""
+    if training:
+        var, mean = torch.var_mean(input.detach(), dim=[d for d in range(input.ndim) if d != 1], correction=0)
+    elif running_mean is None or running_var is None:
+        return F.batch_norm(input, running_mean, running_var, weight, bias, training, momentum or 0.0, eps)
+    else:
+        mean, var = running_mean.detach(), running_var.detach()
+    return _BatchNormFn.apply(input, weight, bias, mean, torch.rsqrt(var + eps), training)[0]
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def _channel_view(t: Tensor, ndim: int) -> Tensor:
+    return t.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+class _BatchNormFn(torch.autograd.Function):
+    """y = γ·x̂ + β with x̂ = (x − μ)·invstd; μ and invstd are given (batch or running statistics).
+
+    Backward, with sums S₁ = Σ g and S₂ = Σ g·x̂ over the batch and positions of each channel (M terms):
+    dγ = S₂, dβ = S₁, and dx = γ·invstd·(g − S₁/M − x̂·S₂/M) in training (μ and invstd depend on the
+    batch), γ·invstd·g otherwise. Written as a few elementwise passes over the row-batched signal that
+    never copy the unbatched x̂ per row."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(input: Tensor, weight: Tensor | None, bias: Tensor | None, mean: Tensor, invstd: Tensor,
+                training: bool) -> tuple[Tensor, Tensor]:
+        normalised = (input - _channel_view(mean, input.ndim)) * _channel_view(invstd, input.ndim)
+        out = normalised if weight is None else normalised * _channel_view(weight, input.ndim)
+        return (out if bias is None else out + _channel_view(bias, input.ndim)), normalised
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
+        _, weight, _, _, invstd, training = inputs
+        ctx.mark_non_differentiable(output[1])
+        ctx.save_for_backward(output[1], weight, invstd)
+        ctx.training = training
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor, _: Tensor | None) -> tuple[Tensor | None, ...]:
+        normalised, weight, invstd = ctx.saved_tensors
+        nd = g.ndim
+        reduce = [d for d in range(nd) if d != 1]
+        sum_g = g.sum(dim=reduce) if ctx.needs_input_grad[2] or ctx.training and ctx.needs_input_grad[0] else None
+        sum_gx = (g * normalised).sum(dim=reduce) if ctx.needs_input_grad[1] or (
+            ctx.training and ctx.needs_input_grad[0]) else None
+        grad_input = None
+        if ctx.needs_input_grad[0]:
+            scale = invstd if weight is None else invstd * weight
+            if ctx.training:
+                count = g.numel() // g.shape[1]
+                shift = _channel_view(-scale * sum_g / count, nd)  # type: ignore[operator]
+                grad_input = torch.addcmul(shift, _channel_view(-scale * sum_gx / count, nd), normalised)  # type: ignore[operator]
+                grad_input = torch.addcmul(grad_input, g, _channel_view(scale, nd))
+            else:
+                grad_input = g * _channel_view(scale, nd)
+        grad_weight = sum_gx if weight is not None and ctx.needs_input_grad[1] else None
+        grad_bias = sum_g if ctx.needs_input_grad[2] else None
+        return grad_input, grad_weight, grad_bias, None, None, None
+
+
+class _Conv2dFn(torch.autograd.Function):
+    """``F.conv2d`` with a backward that batches under ``vmap``: the input gradient is a (transposed)
+    convolution of the signal (``vmap`` folds the rows into the batch), the weight gradient
+    :class:`_ConvWeightGrad`."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(input: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple[int, int],
+                padding: tuple[int, int], dilation: tuple[int, int], groups: int) -> Tensor:
+        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        input, weight, _, stride, padding, dilation, groups = inputs
+        ctx.save_for_backward(input, weight)
+        ctx.conf = (stride, padding, dilation, groups)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        input, weight = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.conf
+        grad_input = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_input = _conv2d_input_grad(g, weight, input.shape, stride, padding, dilation, groups)
+        if ctx.needs_input_grad[1]:
+            grad_weight = _ConvWeightGrad.apply(g, input, tuple(weight.shape), ctx.conf)
+        if ctx.needs_input_grad[2]:
+            grad_bias = g.sum(dim=(0, 2, 3))
+        return grad_input, grad_weight, grad_bias, None, None, None, None
+
+
+class _ConvWeightGrad(torch.autograd.Function):
+    """Weight gradient Σ_{n,l} g[n,:,l]·cols[n,l,:] of a conv (cols: im2col of its input), per group.
+
+    Its ``vmap`` rule sees the K rows of the signal at once and makes one matrix product per group,
+    (c·kh·kw × N·L) @ (N·L × K·o), of the unbatched columns with the row-batched signal, instead of K
+    products each re-reading the columns."""
+
+    @staticmethod
+    def forward(g: Tensor, input: Tensor, weight_shape: tuple[int, ...], conf: tuple[Any, ...]) -> Tensor:
+        return _ConvWeightGrad._rows(g.unsqueeze(0), input, weight_shape, conf)[0]
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        pass
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, ...]:
+        raise RuntimeError("per_sample_grads does not differentiate its weight gradients again")
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple[Any, ...], g: Tensor, input: Tensor, weight_shape: tuple[int, ...],
+             conf: tuple[Any, ...]) -> tuple[Tensor, int]:
+        if in_dims[1] is not None:  # a row-dependent input: one product per row
+            inputs = input.movedim(in_dims[1], 0)
+            signals = g.movedim(in_dims[0], 0) if in_dims[0] is not None else g.expand(inputs.shape[0], *g.shape)
+            rows = [_ConvWeightGrad._rows(s.unsqueeze(0), x, weight_shape, conf) for s, x in zip(signals, inputs,
+                                                                                                   strict=True)]
+            return torch.cat(rows), 0
+        signals = g.movedim(in_dims[0], 0) if in_dims[0] is not None else g.unsqueeze(0)
+        return _ConvWeightGrad._rows(signals, input, weight_shape, conf), 0
+
+    @staticmethod
+    def _rows(g: Tensor, input: Tensor, weight_shape: tuple[int, ...], conf: tuple[Any, ...]) -> Tensor:
+        """Weight gradients (K, *weight_shape) of the K signals g (K, N, o, h, w)."""
+        stride, padding, dilation, groups = conf
+        cols = _im2col(input, weight_shape[2:], stride, padding, dilation)  # (N·L, c·kh·kw)
+        k, o = g.shape[0], g.shape[2]
+        signal = g.permute(1, 3, 4, 0, 2).reshape(cols.shape[0], k, groups, o // groups)  # (N·L, K, G, o/G)
+        cols = cols.reshape(cols.shape[0], groups, -1)
+        per_group = [cols[:, j].T @ signal[:, :, j].reshape(cols.shape[0], -1) for j in range(groups)]
+        # each (c/G·kh·kw, K·o/G) -> (K, o/G, c/G·kh·kw)
+        out = torch.stack([w.reshape(w.shape[0], k, o // groups).permute(1, 2, 0) for w in per_group], dim=1)
+        return out.reshape(k, *weight_shape)
+
+
+def _conv2d_input_grad(g: Tensor, weight: Tensor, input_shape: torch.Size, stride: tuple[int, int],
+                       padding: tuple[int, int], dilation: tuple[int, int], groups: int) -> Tensor:
+    kernel = weight.shape[2:]
+    reach = [d * (k - 1) for d, k in zip(dilation, kernel, strict=True)]
+    if stride == (1, 1) and all(p <= r for p, r in zip(padding, reach, strict=True)):
+        # stride 1: the input gradient is a plain convolution with the flipped, transposed kernel
+        o, c_group = weight.shape[:2]
+        flipped = weight.reshape(groups, o // groups, c_group, *kernel).transpose(1, 2).flip(-1, -2)
+        flipped = flipped.reshape(groups * c_group, o // groups, *kernel)
+        return F.conv2d(g, flipped, None, 1, tuple(r - p for r, p in zip(reach, padding, strict=True)),
+                        dilation, groups)
+    out_size = g.shape[2:]
+    output_padding = tuple(i - ((o - 1) * s - 2 * p + r + 1) for i, o, s, p, r
+                           in zip(input_shape[2:], out_size, stride, padding, reach, strict=True))
+    return F.conv_transpose2d(g, weight, None, stride, padding, output_padding, groups, dilation)
+
+
+def _im2col(input: Tensor, kernel: Sequence[int], stride: tuple[int, int], padding: tuple[int, int],
+            dilation: tuple[int, int]) -> Tensor:
+    """Columns (N·L, C·kh·kw) of a conv input, channel-major within a column as the weight is laid out;
+    built from channels-last windows (PyTorch's ``unfold`` is slow on channels-last tensors)."""
+    nhwc = F.pad(input.permute(0, 2, 3, 1), (0, 0, padding[1], padding[1], padding[0], padding[0]))
+    for dim, (k, s, d) in enumerate(zip(kernel, stride, dilation, strict=True), start=1):
+        nhwc = nhwc.unfold(dim, d * (k - 1) + 1, s)[..., ::d] if d > 1 else nhwc.unfold(dim, k, s)
+    # (n, h_out, w_out, c, kh, kw) after the two unfolds
+    return nhwc.reshape(-1, nhwc.shape[3] * nhwc.shape[4] * nhwc.shape[5])

@@ -1,0 +1,106 @@
+"""per_sample_grads against per-sample autograd loops, and the NTK of a linear model by hand."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from proxies.mechanics import per_sample_grads, reinit
+from proxies.tenas import ntk_gram
+from search.spaces.nb201 import Nb201Network
+
+BEST_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+
+
+def loop_rows(net: nn.Module, x: Tensor, params: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The reference: one batched forward, then autograd.grad of each sample's summed logits."""
+    out = net(x)
+    rows: dict[str, list[Tensor]] = {k: [] for k in params}
+    for i in range(x.shape[0]):
+        grads = torch.autograd.grad(out[i].sum(), list(params.values()), retain_graph=True, allow_unused=True)
+        for k, g in zip(params, grads, strict=True):
+            rows[k].append(torch.zeros_like(params[k]) if g is None else g)
+    return {k: torch.stack(v) for k, v in rows.items()}
+
+
+def assert_rows_equal(fast: dict[str, Tensor], slow: dict[str, Tensor]) -> None:
+    assert fast.keys() == slow.keys()
+    for k in slow:
+        assert fast[k].shape == slow[k].shape, k
+        torch.testing.assert_close(fast[k], slow[k], rtol=1e-9, atol=1e-11, msg=k)
+
+
+def test_per_sample_grads_equal_the_loop_on_an_nb201_net_with_train_mode_bn() -> None:
+    torch.manual_seed(0)
+    net = reinit(Nb201Network(BEST_CELL, channels=3, cells_per_stage=1), "kaiming_fan_out").double().train()
+    x = torch.randn(6, 3, 16, 16, dtype=torch.float64)
+    params = dict(net.named_parameters())  # weights and biases: conv, BN γ and β, linear
+    buffers = {k: v.clone() for k, v in net.named_buffers()}
+    fast = per_sample_grads(net, x, params)
+    assert all(torch.equal(v, buffers[k]) for k, v in net.named_buffers())  # running stats untouched
+    slow = loop_rows(net, x, params)
+    assert_rows_equal(fast, slow)
+    # BN couples the samples: row 0's gradient of the stem conv is not sample 0's gradient alone
+    alone = torch.autograd.grad(net(x[:1]).sum(), net.stem[0].weight)[0]
+    assert not torch.allclose(fast["stem.0.weight"][0], alone, rtol=1e-3)
+
+
+class Mixed(nn.Module):
+    """Strided, dilated, grouped and biased convs, train- and eval-mode BN, GroupNorm (no fast path),
+    a BN without affine parameters, and a linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, stride=2, padding=1, bias=True)
+        self.bn_a = nn.BatchNorm2d(4)
+        self.b = nn.Conv2d(4, 4, 3, padding=2, dilation=2, groups=2, bias=False)
+        self.bn_b = nn.BatchNorm2d(4).eval()
+        self.c = nn.Conv2d(4, 6, 2, stride=2, padding=0, bias=False)
+        self.gn = nn.GroupNorm(2, 6)
+        self.bn_plain = nn.BatchNorm2d(6, affine=False)
+        self.head = nn.Linear(6, 5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = torch.relu(self.bn_a(self.a(x)))
+        x = torch.relu(self.bn_b(self.b(x)))
+        x = self.bn_plain(self.gn(self.c(x)))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize("chunk_size", [None, 1, 4])
+def test_per_sample_grads_equal_the_loop_on_every_layer_form(chunk_size: int | None) -> None:
+    torch.manual_seed(1)
+    net = Mixed().double()
+    with torch.no_grad():
+        net.bn_b.running_mean.uniform_(-1, 1)
+        net.bn_b.running_var.uniform_(0.5, 2)
+    x = torch.randn(5, 3, 9, 9, dtype=torch.float64)  # odd size: stride-2 convs need output padding
+    params = dict(net.named_parameters())
+    fast = per_sample_grads(net, x, params, chunk_size=chunk_size)
+    assert_rows_equal(fast, loop_rows(net, x, params))
+
+
+def test_per_sample_grads_of_a_custom_row_function_and_float32() -> None:
+    torch.manual_seed(2)
+    net = reinit(Nb201Network(BEST_CELL, channels=2, cells_per_stage=1), "kaiming_fan_in").train()
+    x = torch.randn(4, 3, 8, 8)
+    params = {k: v for k, v in net.named_parameters() if "weight" in k}
+    fast = per_sample_grads(net, x, params, fn=lambda out: out[:, 3])
+    out = net(x)
+    for i in range(4):
+        grads = torch.autograd.grad(out[i, 3], list(params.values()), retain_graph=True)
+        for k, g in zip(params, grads, strict=True):
+            torch.testing.assert_close(fast[k][i], g, rtol=1e-4, atol=1e-5, msg=k)
+    with pytest.raises(ValueError, match="one value per sample"):
+        per_sample_grads(net, x, params, fn=lambda out: out)
+
+
+def test_ntk_of_a_linear_model_by_hand() -> None:
+    # y = W x, s_i = Σ_o y_io: ∂s_i/∂W = 1·x_iᵀ, so Θ_ij = n_out · x_i·x_j
+    torch.manual_seed(3)
+    n_out = 7
+    model = nn.Linear(5, n_out, bias=False)
+    x = torch.randn(6, 5)
+    expected = n_out * (x.double() @ x.double().T)
+    torch.testing.assert_close(ntk_gram(model, x), expected, rtol=1e-6, atol=1e-6)
