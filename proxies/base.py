@@ -8,6 +8,7 @@ delegates to :meth:`Proxy.compute`, the one method a new proxy writes.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import hashlib
 import json
@@ -206,6 +207,18 @@ class _CostMeter:
                 self.peak_mb = max(0.0, (peak - self._base) / 1024)
 
 
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim  # noqa: B018 - glibc only
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _load_libc()
+
+
 def _read_status_kb(key: str) -> int | None:
     try:
         with open("/proc/self/status") as fh:
@@ -218,7 +231,11 @@ def _read_status_kb(key: str) -> int | None:
 
 
 def _reset_peak_rss() -> int | None:
-    """Reset the kernel's peak-RSS mark (Linux ``clear_refs`` 5) and return the current RSS in kB."""
+    """Return freed heap pages to the kernel (glibc ``malloc_trim``), reset the kernel's peak-RSS mark
+    (Linux ``clear_refs`` 5) and return the current RSS in kB. Without the trim, a call that reuses pages
+    an earlier call freed shows no growth and reads as ~0 MB."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
     try:
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")
