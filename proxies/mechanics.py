@@ -5,7 +5,8 @@ Each lives here once; proxies compose them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -143,9 +144,11 @@ def is_relu(module: nn.Module) -> bool:
     return "ReLU" in type(module).__name__ and not list(module.children())
 
 
-PER_SAMPLE_GRAD_MEMORY = 2**30
-"""Bytes the backpropagated signals of one chunk of rows may take in :func:`per_sample_grads` (default
-1 GiB): a chunk of k rows holds about 8·k copies of the network's largest conv/BN output."""
+CHUNK_BYTES: dict[str, int] = {"cpu": 32 * 2**20, "cuda": 2**30}
+"""Per device type, how large the row-batched copy of the network's largest conv/BN output may grow in
+:func:`per_sample_grads` (rows per chunk = this / that output's size). On the CPU small chunks stay in
+cache (32 MiB: 1-2 chunks on TE-NAS's thin net, 8 rows at a time on the full NB201 net at batch 64);
+on a GPU large chunks fill the device (a chunk then holds about 8x this in signals)."""
 
 
 def _summed_logits(out: Tensor) -> Tensor:
@@ -163,14 +166,19 @@ def per_sample_grads(net: nn.Module, x: Tensor, params: dict[str, Tensor],
     Returns {name: tensor of shape (N, *param.shape)}.
 
     One forward under ``torch.func.vjp``, then ``torch.func.vmap`` over the vector-Jacobian product with
-    the rows of the identity, ``chunk_size`` rows at a time (default: as many as fit in
-    :data:`PER_SAMPLE_GRAD_MEMORY`; the result does not depend on it). No Python loop over samples.
+    the rows of the identity, ``chunk_size`` rows at a time (default: from :data:`CHUNK_BYTES`, in
+    chunks of equal size; the result does not depend on it). No Python loop over samples.
     During that forward, 2-D convolutions and BatchNorm run through autograd functions of their own
-    (:class:`_Conv2dFn`, :class:`_BatchNormFn`) whose backward formulas batch well under ``vmap``:
-    PyTorch's batching rules for the convolution weight gradient and for the BatchNorm backward copy
-    the layer input once per row; ours contract the row-batched signal with the unbatched input in
-    one matrix product (conv weight: ``Σ_{n,l} g[n,:,l]·unfold(a)[n,:,l]ᵀ``) or elementwise (BN), so
-    the weight gradients are formed as the signal passes and no per-row copy of an activation is made.
+    (:class:`_Conv2dFn`, :class:`_BatchNormFn`) whose backward batches well under ``vmap``: PyTorch's
+    batching rules for the conv weight gradient and the BatchNorm backward copy the layer input once per
+    row (or loop over rows); ours compute the rows' conv weight gradients with one ordinary weight-gradient
+    kernel call (:class:`_ConvWeightGrad`) and the BN backward elementwise against the unbatched input.
+
+    Cost: the same arithmetic as the per-sample loop (N backward passes through the batch; BN's coupling
+    leaves no shortcut). On 2 CPU cores it beats the loop on small networks such as TE-NAS's thin one
+    (fewer, larger operations) and trails it on the full NB201 network, where the loop's fused oneDNN
+    BatchNorm backward is cheaper than our elementwise one. On a GPU (not measured yet) the batched form
+    replaces N sequential backward passes by a few large kernels per chunk.
     """
     fn = fn or _summed_logits
     buffers = {k: v.detach() for k, v in net.named_buffers()}
@@ -187,7 +195,9 @@ def per_sample_grads(net: nn.Module, x: Tensor, params: dict[str, Tensor],
         raise ValueError(f"per_sample_grads: fn must give one value per sample, got shape {tuple(out.shape)}")
     n = out.shape[0]
     if chunk_size is None:
-        chunk_size = max(1, min(n, PER_SAMPLE_GRAD_MEMORY // max(1, 8 * layers.largest_output_bytes)))
+        budget = CHUNK_BYTES.get(x.device.type, CHUNK_BYTES["cuda"])
+        chunks = math.ceil(n / max(1, min(n, budget // max(1, layers.largest_output_bytes))))
+        chunk_size = math.ceil(n / chunks)
     basis = torch.eye(n, dtype=out.dtype, device=out.device)
     chunks = [vmap(vjp_fn)(basis[start:start + chunk_size])[0] for start in range(0, n, chunk_size)]
     return {k: torch.cat([c[k] for c in chunks]) if len(chunks) > 1 else chunks[0][k] for k in params}
@@ -321,11 +331,12 @@ class _Conv2dFn(torch.autograd.Function):
 
 
 class _ConvWeightGrad(torch.autograd.Function):
-    """Weight gradient Σ_{n,l} g[n,:,l]·cols[n,l,:] of a conv (cols: im2col of its input), per group.
+    """Weight gradient of a conv from its output signal g and its input.
 
-    Its ``vmap`` rule sees the K rows of the signal at once and makes one matrix product per group,
-    (c·kh·kw × N·L) @ (N·L × K·o), of the unbatched columns with the row-batched signal, instead of K
-    products each re-reading the columns."""
+    Its ``vmap`` rule sees the K rows of the signal at once and computes all K gradients with one ordinary
+    convolution weight gradient (PyTorch's own kernel, oneDNN on the CPU): the rows become K times as many
+    output channels against the one unbatched input, so the input is never copied per row (PyTorch's own
+    batching rule for this case copies it K times as a grouped convolution)."""
 
     @staticmethod
     def forward(g: Tensor, input: Tensor, weight_shape: tuple[int, ...], conf: tuple[Any, ...]) -> Tensor:
@@ -353,16 +364,20 @@ class _ConvWeightGrad(torch.autograd.Function):
 
     @staticmethod
     def _rows(g: Tensor, input: Tensor, weight_shape: tuple[int, ...], conf: tuple[Any, ...]) -> Tensor:
-        """Weight gradients (K, *weight_shape) of the K signals g (K, N, o, h, w)."""
+        """Weight gradients (K, *weight_shape) of the K signals g (K, N, o, h, w): one ordinary conv weight
+        gradient with the rows stacked as extra output channels, (N, G·K·o/G, h, w) against the input."""
         stride, padding, dilation, groups = conf
-        cols = _im2col(input, weight_shape[2:], stride, padding, dilation)  # (N·L, c·kh·kw)
-        k, o = g.shape[0], g.shape[2]
-        signal = g.permute(1, 3, 4, 0, 2).reshape(cols.shape[0], k, groups, o // groups)  # (N·L, K, G, o/G)
-        cols = cols.reshape(cols.shape[0], groups, -1)
-        per_group = [cols[:, j].T @ signal[:, :, j].reshape(cols.shape[0], -1) for j in range(groups)]
-        # each (c/G·kh·kw, K·o/G) -> (K, o/G, c/G·kh·kw)
-        out = torch.stack([w.reshape(w.shape[0], k, o // groups).permute(1, 2, 0) for w in per_group], dim=1)
-        return out.reshape(k, *weight_shape)
+        k, n, o = g.shape[:3]
+        # (N, h, w, G, K, o/G): channels-last with the rows inside each group's block of output channels
+        stacked = g.reshape(k, n, groups, o // groups, *g.shape[3:]).permute(1, 4, 5, 2, 0, 3)
+        stacked = stacked.reshape(n, *g.shape[3:], k * o).permute(0, 3, 1, 2)
+        shape = (k * o, *weight_shape[1:])
+        placeholder = input.new_empty(shape).to(memory_format=torch.channels_last)  # only its shape is read
+        _, grad, _ = torch.ops.aten.convolution_backward(
+            stacked, input, placeholder, None, list(stride), list(padding), list(dilation), False, [0, 0],
+            groups, [False, True, False])
+        # (G, K, o/G, c/G, kh, kw) -> (K, o, c/G, kh, kw)
+        return grad.reshape(groups, k, o // groups, *weight_shape[1:]).transpose(0, 1).reshape(k, *weight_shape)
 
 
 def _conv2d_input_grad(g: Tensor, weight: Tensor, input_shape: torch.Size, stride: tuple[int, int],
@@ -380,14 +395,3 @@ def _conv2d_input_grad(g: Tensor, weight: Tensor, input_shape: torch.Size, strid
     output_padding = tuple(i - ((o - 1) * s - 2 * p + r + 1) for i, o, s, p, r
                            in zip(input_shape[2:], out_size, stride, padding, reach, strict=True))
     return F.conv_transpose2d(g, weight, None, stride, padding, output_padding, groups, dilation)
-
-
-def _im2col(input: Tensor, kernel: Sequence[int], stride: tuple[int, int], padding: tuple[int, int],
-            dilation: tuple[int, int]) -> Tensor:
-    """Columns (N·L, C·kh·kw) of a conv input, channel-major within a column as the weight is laid out;
-    built from channels-last windows (PyTorch's ``unfold`` is slow on channels-last tensors)."""
-    nhwc = F.pad(input.permute(0, 2, 3, 1), (0, 0, padding[1], padding[1], padding[0], padding[0]))
-    for dim, (k, s, d) in enumerate(zip(kernel, stride, dilation, strict=True), start=1):
-        nhwc = nhwc.unfold(dim, d * (k - 1) + 1, s)[..., ::d] if d > 1 else nhwc.unfold(dim, k, s)
-    # (n, h_out, w_out, c, kh, kw) after the two unfolds
-    return nhwc.reshape(-1, nhwc.shape[3] * nhwc.shape[4] * nhwc.shape[5])

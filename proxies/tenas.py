@@ -198,8 +198,6 @@ class TeNas(Proxy):
     lr_crop: int = 3
     rank_precision: int | None = None
     parts: Literal["ntk+lr", "ntk", "lr"] = "ntk+lr"
-    chunk_size: int | None = None
-    """Rows backpropagated together for the NTK (:func:`proxies.mechanics.per_sample_grads`); None: by memory."""
 
     def __post_init__(self) -> None:
         for field_name in ("batch_size", "repeat", "lr_samples", "lr_batch", "lr_crop"):
@@ -226,7 +224,7 @@ class TeNas(Proxy):
         out: dict[str, float] = {}
         if "ntk" in self.parts:
             torch.manual_seed(ntk_seed)
-            kappas = [condition_number(ntk_gram(self._network(factory, device, "ntk"), images, self.chunk_size))
+            kappas = [condition_number(ntk_gram(self._network(factory, device, "ntk"), images))
                       for _ in range(self.repeat)]
             out[NTK_COMPONENT] = -float(np.mean(kappas))
         if "lr" in self.parts:
