@@ -204,8 +204,9 @@ def per_sample_grads(net: nn.Module, x: Tensor, params: dict[str, Tensor],
 
 
 class _VmapFriendlyLayers(TorchFunctionMode):
-    """Routes ``conv2d`` and ``batch_norm`` calls to :class:`_Conv2dFn` / :class:`_BatchNormFn` (other
-    calls, and forms those do not cover, run unchanged) and records the largest output's size."""
+    """Routes ``conv2d``, ``avg_pool2d`` and ``batch_norm`` calls to :class:`_Conv2dFn`,
+    :class:`_AvgPool2dFn`, :class:`_BatchNormFn` (other calls, and forms those do not cover, run
+    unchanged) and records the largest output's size."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -215,6 +216,8 @@ class _VmapFriendlyLayers(TorchFunctionMode):
         kwargs = kwargs or {}
         if func is torch.conv2d:
             out = _conv2d(*args, **kwargs)
+        elif func is F.avg_pool2d and args and isinstance(args[0], Tensor) and args[0].ndim == 4:
+            out = _AvgPool2dFn.apply(args[0], _pool_arguments(*args[1:], **kwargs))
         elif func is F.batch_norm:
             out = _batch_norm(*args, **kwargs)
         else:
@@ -378,6 +381,62 @@ class _ConvWeightGrad(torch.autograd.Function):
             groups, [False, True, False])
         # (G, K, o/G, c/G, kh, kw) -> (K, o, c/G, kh, kw)
         return grad.reshape(groups, k, o // groups, *weight_shape[1:]).transpose(0, 1).reshape(k, *weight_shape)
+
+
+def _pool_arguments(kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+                    count_include_pad: bool = True, divisor_override: int | None = None) -> tuple[Any, ...]:
+    return (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+class _AvgPool2dFn(torch.autograd.Function):
+    """``F.avg_pool2d`` whose backward batches under ``vmap`` (:class:`_AvgPoolGrad`): PyTorch's batching
+    rule for ``avg_pool2d_backward`` copies the pooled input once per row."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(input: Tensor, conf: tuple[Any, ...]) -> Tensor:
+        return F.avg_pool2d(input, *conf)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        ctx.input_shape, ctx.conf = tuple(inputs[0].shape), inputs[1]
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
+        return _AvgPoolGrad.apply(g, ctx.input_shape, ctx.conf), None
+
+
+class _AvgPoolGrad(torch.autograd.Function):
+    """Input gradient of an average pool; its ``vmap`` rule folds the rows into the batch."""
+
+    @staticmethod
+    def forward(g: Tensor, input_shape: tuple[int, ...], conf: tuple[Any, ...]) -> Tensor:
+        return _AvgPoolGrad._grad(g, input_shape, conf)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        pass
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, ...]:
+        raise RuntimeError("per_sample_grads does not differentiate its pooling gradients again")
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple[Any, ...], g: Tensor, input_shape: tuple[int, ...],
+             conf: tuple[Any, ...]) -> tuple[Tensor, int]:
+        rows = g.movedim(in_dims[0], 0)
+        folded = _AvgPoolGrad._grad(rows.flatten(0, 1), (rows.shape[0] * input_shape[0], *input_shape[1:]), conf)
+        return folded.unflatten(0, rows.shape[:2]), 0
+
+    @staticmethod
+    def _grad(g: Tensor, input_shape: tuple[int, ...], conf: tuple[Any, ...]) -> Tensor:
+        kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override = conf
+        layout = torch.channels_last if g.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        shape_only = torch.empty(input_shape, dtype=g.dtype, device=g.device, memory_format=layout)
+        return torch.ops.aten.avg_pool2d_backward(
+            g, shape_only, _pair(kernel_size), _pair(stride if stride not in (None, []) else kernel_size),
+            _pair(padding), ceil_mode, count_include_pad, divisor_override)
 
 
 def _conv2d_input_grad(g: Tensor, weight: Tensor, input_shape: torch.Size, stride: tuple[int, int],

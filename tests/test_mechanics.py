@@ -48,7 +48,7 @@ def test_per_sample_grads_equal_the_loop_on_an_nb201_net_with_train_mode_bn() ->
 
 class Mixed(nn.Module):
     """Strided, dilated, grouped and biased convs, train- and eval-mode BN, GroupNorm (no fast path),
-    a BN without affine parameters, and a linear head."""
+    a BN without affine parameters, average pools with and without padding, and a linear head."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -59,13 +59,15 @@ class Mixed(nn.Module):
         self.c = nn.Conv2d(4, 6, 2, stride=2, padding=0, bias=False)
         self.gn = nn.GroupNorm(2, 6)
         self.bn_plain = nn.BatchNorm2d(6, affine=False)
-        self.head = nn.Linear(6, 5)
+        self.pool = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.head = nn.Linear(10, 5)
 
     def forward(self, x: Tensor) -> Tensor:
         x = torch.relu(self.bn_a(self.a(x)))
-        x = torch.relu(self.bn_b(self.b(x)))
+        x = torch.relu(self.bn_b(self.b(x))) + self.pool(x)
+        z = nn.functional.avg_pool2d(x, 3, stride=2, ceil_mode=True)
         x = self.bn_plain(self.gn(self.c(x)))
-        return self.head(x.mean(dim=(2, 3)))
+        return self.head(torch.cat([x.mean(dim=(2, 3)), z.mean(dim=(2, 3))], dim=1))
 
 
 @pytest.mark.parametrize("chunk_size", [None, 1, 4])
