@@ -333,7 +333,20 @@ class _Conv2dFn(torch.autograd.Function):
         return grad_input, grad_weight, grad_bias, None, None, None, None
 
 
-class _ConvWeightGrad(torch.autograd.Function):
+class _GradientOnly(torch.autograd.Function):
+    """A gradient computed inside :func:`per_sample_grads`' backward: never differentiated again, so it
+    keeps no context; subclasses supply ``forward`` and a ``vmap`` rule."""
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        pass
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, ...]:
+        raise RuntimeError("per_sample_grads does not differentiate its gradients again")
+
+
+class _ConvWeightGrad(_GradientOnly):
     """Weight gradient of a conv from its output signal g and its input.
 
     Its ``vmap`` rule sees the K rows of the signal at once and computes all K gradients with one ordinary
@@ -344,14 +357,6 @@ class _ConvWeightGrad(torch.autograd.Function):
     @staticmethod
     def forward(g: Tensor, input: Tensor, weight_shape: tuple[int, ...], conf: tuple[Any, ...]) -> Tensor:
         return _ConvWeightGrad._rows(g.unsqueeze(0), input, weight_shape, conf)[0]
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-        pass
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[None, ...]:
-        raise RuntimeError("per_sample_grads does not differentiate its weight gradients again")
 
     @staticmethod
     def vmap(info: Any, in_dims: tuple[Any, ...], g: Tensor, input: Tensor, weight_shape: tuple[int, ...],
@@ -407,20 +412,12 @@ class _AvgPool2dFn(torch.autograd.Function):
         return _AvgPoolGrad.apply(g, ctx.input_shape, ctx.conf), None
 
 
-class _AvgPoolGrad(torch.autograd.Function):
+class _AvgPoolGrad(_GradientOnly):
     """Input gradient of an average pool; its ``vmap`` rule folds the rows into the batch."""
 
     @staticmethod
     def forward(g: Tensor, input_shape: tuple[int, ...], conf: tuple[Any, ...]) -> Tensor:
         return _AvgPoolGrad._grad(g, input_shape, conf)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-        pass
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[None, ...]:
-        raise RuntimeError("per_sample_grads does not differentiate its pooling gradients again")
 
     @staticmethod
     def vmap(info: Any, in_dims: tuple[Any, ...], g: Tensor, input_shape: tuple[int, ...],
