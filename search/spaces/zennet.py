@@ -555,18 +555,6 @@ class ZenNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.forward_pre_gap(x).mean(dim=(2, 3)))
 
-    def stage_features(self, x: Tensor, target_downsample_ratio: int) -> tuple[list[Tensor], Tensor]:
-        """MasterNet's ``extract_stage_features_and_logit``: block outputs at down-sampling ratios
-        ``target``, 2*target, ... (first block reaching each ratio), and the logits."""
-        features: list[Tensor] = []
-        size, target, out = x.shape[2], target_downsample_ratio, x
-        for block in self.blocks:
-            out = block(out)
-            if round(size / out.shape[2]) == target:
-                features.append(out)
-                target *= 2
-        return features, self.classifier(out.mean(dim=(2, 3)))
-
 
 def build_zennet(structure: str | Structure, num_classes: int, no_reslink: bool = False, no_bn: bool = False,
                  use_se: bool = False) -> ZenNet:
