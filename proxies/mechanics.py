@@ -144,11 +144,12 @@ def is_relu(module: nn.Module) -> bool:
     return "ReLU" in type(module).__name__ and not list(module.children())
 
 
-CHUNK_BYTES: dict[str, int] = {"cpu": 32 * 2**20, "cuda": 2**30}
+CHUNK_BYTES: dict[str, int] = {"cpu": 16 * 2**20, "cuda": 2**30}
 """Per device type, how large the row-batched copy of the network's largest conv/BN output may grow in
 :func:`per_sample_grads` (rows per chunk = this / that output's size). On the CPU small chunks stay in
-cache (32 MiB: 1-2 chunks on TE-NAS's thin net, 8 rows at a time on the full NB201 net at batch 64);
-on a GPU large chunks fill the device (a chunk then holds about 8x this in signals)."""
+cache: 16 MiB gives 4 chunks of 16 rows on TE-NAS's thin net and 4 rows at a time on the full NB201 net
+at batch 64, the fastest of 1-64 rows on both (2 threads, 32 MiB L3; 8 rows was 1.3-1.6x slower on the
+full net); on a GPU large chunks fill the device (a chunk then holds about 8x this in signals)."""
 
 
 def _summed_logits(out: Tensor) -> Tensor:
@@ -172,13 +173,14 @@ def per_sample_grads(net: nn.Module, x: Tensor, params: dict[str, Tensor],
     (:class:`_Conv2dFn`, :class:`_BatchNormFn`) whose backward batches well under ``vmap``: PyTorch's
     batching rules for the conv weight gradient and the BatchNorm backward copy the layer input once per
     row (or loop over rows); ours compute the rows' conv weight gradients with one ordinary weight-gradient
-    kernel call (:class:`_ConvWeightGrad`) and the BN backward elementwise against the unbatched input.
+    kernel call (:class:`_ConvWeightGrad`) and the BN backward (:class:`_BatchNormGrad`) by PyTorch's fused
+    kernel for each row's two per-channel sums and two elementwise passes for all rows' input gradients.
 
     Cost: the same arithmetic as the per-sample loop (N backward passes through the batch; BN's coupling
     leaves no shortcut). On 2 CPU cores it beats the loop on small networks such as TE-NAS's thin one
-    (fewer, larger operations) and trails it on the full NB201 network, where the loop's fused oneDNN
-    BatchNorm backward is cheaper than our elementwise one. On a GPU (not measured yet) the batched form
-    replaces N sequential backward passes by a few large kernels per chunk.
+    (fewer, larger operations) and trails it on the full NB201 network (about 1.2-1.5x), whose large
+    activations make every batched elementwise pass leave the cache. On a GPU (not measured yet) the
+    batched form replaces N sequential backward passes by a few large kernels per chunk.
     """
     fn = fn or _summed_logits
     buffers = {k: v.detach() for k, v in net.named_buffers()}
@@ -254,6 +256,19 @@ def _channel_view(t: Tensor, ndim: int) -> Tensor:
     return t.reshape((1, -1) + (1,) * (ndim - 2))
 
 
+class _GradientOnly(torch.autograd.Function):
+    """A gradient computed inside :func:`per_sample_grads`' backward: never differentiated again, so it
+    keeps no context; subclasses supply ``forward`` and a ``vmap`` rule."""
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        pass
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, ...]:
+        raise RuntimeError("per_sample_grads does not differentiate its gradients again")
+
+
 class _BatchNormFn(torch.autograd.Function):
     """y = γ·x̂ + β with x̂ = (x − μ)·invstd; μ and invstd are given (batch or running statistics).
 
@@ -281,24 +296,56 @@ class _BatchNormFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor, _: Tensor | None) -> tuple[Tensor | None, ...]:
         normalised, weight, invstd = ctx.saved_tensors
-        nd = g.ndim
-        reduce = [d for d in range(nd) if d != 1]
-        sum_g = g.sum(dim=reduce) if ctx.needs_input_grad[2] or ctx.training and ctx.needs_input_grad[0] else None
-        sum_gx = (g * normalised).sum(dim=reduce) if ctx.needs_input_grad[1] or (
-            ctx.training and ctx.needs_input_grad[0]) else None
-        grad_input = None
-        if ctx.needs_input_grad[0]:
-            scale = invstd if weight is None else invstd * weight
-            if ctx.training:
-                count = g.numel() // g.shape[1]
-                shift = _channel_view(-scale * sum_g / count, nd)  # type: ignore[operator]
-                grad_input = torch.addcmul(shift, _channel_view(-scale * sum_gx / count, nd), normalised)  # type: ignore[operator]
-                grad_input = torch.addcmul(grad_input, g, _channel_view(scale, nd))
-            else:
-                grad_input = g * _channel_view(scale, nd)
-        grad_weight = sum_gx if weight is not None and ctx.needs_input_grad[1] else None
-        grad_bias = sum_g if ctx.needs_input_grad[2] else None
-        return grad_input, grad_weight, grad_bias, None, None, None
+        scale = invstd if weight is None else invstd * weight
+        if not ctx.training:
+            grad_input = g * _channel_view(scale, g.ndim) if ctx.needs_input_grad[0] else None
+            reduce = [d for d in range(g.ndim) if d != 1]
+            grad_weight = (g * normalised).sum(dim=reduce) if weight is not None and ctx.needs_input_grad[1] else None
+            return grad_input, grad_weight, g.sum(dim=reduce) if ctx.needs_input_grad[2] else None, None, None, None
+        grad_input, sum_gx, sum_g = _BatchNormGrad.apply(g, normalised, scale)
+        return (grad_input if ctx.needs_input_grad[0] else None,
+                sum_gx if weight is not None and ctx.needs_input_grad[1] else None,
+                sum_g if ctx.needs_input_grad[2] else None, None, None, None)
+
+
+class _BatchNormGrad(_GradientOnly):
+    """Training-mode BN backward (dx, S₂, S₁) from the signal g, x̂ and scale = γ·invstd.
+
+    The two sums come from PyTorch's fused kernel (``native_batch_norm_backward`` fed x̂ with mean 0 and
+    invstd 1, asked for the weight and bias gradients only: one pass over g); dx = scale·g − scale·(S₁ +
+    x̂·S₂)/M is two elementwise passes. The ``vmap`` rule runs the sums once per row against the unbatched x̂
+    (each row's statistics are its own, and their outputs are per-channel vectors, so nothing large is
+    copied) and dx for all rows at once."""
+
+    @staticmethod
+    def forward(g: Tensor, normalised: Tensor, scale: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return _BatchNormGrad._rows(g.unsqueeze(0), normalised, scale)  # type: ignore[return-value]
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple[Any, ...], g: Tensor, normalised: Tensor,
+             scale: Tensor) -> tuple[tuple[Tensor, Tensor, Tensor], tuple[int, int, int]]:
+        if in_dims[1] is not None or in_dims[2] is not None:  # row-dependent x̂ or γ: never produced here
+            raise NotImplementedError("per_sample_grads: BatchNorm input or weight batched under vmap")
+        rows = g.movedim(in_dims[0], 0) if in_dims[0] is not None else g.unsqueeze(0)
+        return _BatchNormGrad._rows(rows, normalised, scale, batched=True), (0, 0, 0)
+
+    @staticmethod
+    def _rows(rows: Tensor, normalised: Tensor, scale: Tensor,
+              batched: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+        channels = normalised.shape[1]
+        zeros, ones = normalised.new_zeros(channels), normalised.new_ones(channels)
+        sums = [torch.ops.aten.native_batch_norm_backward(row, normalised, scale, None, None, zeros, ones, True,
+                                                          0.0, [False, True, True])[1:] for row in rows]
+        sum_gx, sum_g = (torch.stack(parts) for parts in zip(*sums, strict=True))
+        count = normalised.numel() // channels
+        view = (rows.shape[0], 1, channels) + (1,) * (normalised.ndim - 2)
+        grad_input = torch.empty_like(rows)  # the signal's memory layout (channels-last rows on the CPU)
+        torch.addcmul((-scale * sum_g / count).reshape(view), (-scale * sum_gx / count).reshape(view), normalised,
+                      out=grad_input)
+        grad_input.addcmul_(rows, scale.reshape((1, 1, channels) + (1,) * (normalised.ndim - 2)))
+        if batched:
+            return grad_input, sum_gx, sum_g
+        return grad_input[0], sum_gx[0], sum_g[0]
 
 
 class _Conv2dFn(torch.autograd.Function):
@@ -331,19 +378,6 @@ class _Conv2dFn(torch.autograd.Function):
         if ctx.needs_input_grad[2]:
             grad_bias = g.sum(dim=(0, 2, 3))
         return grad_input, grad_weight, grad_bias, None, None, None, None
-
-
-class _GradientOnly(torch.autograd.Function):
-    """A gradient computed inside :func:`per_sample_grads`' backward: never differentiated again, so it
-    keeps no context; subclasses supply ``forward`` and a ``vmap`` rule."""
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-        pass
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[None, ...]:
-        raise RuntimeError("per_sample_grads does not differentiate its gradients again")
 
 
 class _ConvWeightGrad(_GradientOnly):
