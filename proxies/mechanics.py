@@ -144,12 +144,13 @@ def is_relu(module: nn.Module) -> bool:
     return "ReLU" in type(module).__name__ and not list(module.children())
 
 
-CHUNK_BYTES: dict[str, int] = {"cpu": 16 * 2**20, "cuda": 2**30}
+CHUNK_BYTES: dict[str, int] = {"cpu": 24 * 2**20, "cuda": 2**30}
 """Per device type, how large the row-batched copy of the network's largest conv/BN output may grow in
 :func:`per_sample_grads` (rows per chunk = this / that output's size). On the CPU small chunks stay in
-cache: 16 MiB gives 4 chunks of 16 rows on TE-NAS's thin net and 4 rows at a time on the full NB201 net
-at batch 64, the fastest of 1-64 rows on both (2 threads, 32 MiB L3; 8 rows was 1.3-1.6x slower on the
-full net); on a GPU large chunks fill the device (a chunk then holds about 8x this in signals)."""
+cache: 24 MiB gives 2 chunks of 32 rows on TE-NAS's thin net and 6 rows at a time on the full NB201 net
+at batch 64 (2 threads, 32 MiB L3; interleaved timings: thin 0.73 s at 32 rows against 0.85 s at 16 and
+more at 64; full net 4 and 6 rows alike, 8 rows 1.3-1.6x slower); on a GPU large chunks fill the device
+(a chunk then holds about 8x this in signals)."""
 
 
 def _summed_logits(out: Tensor) -> Tensor:
@@ -308,14 +309,21 @@ class _BatchNormFn(torch.autograd.Function):
                 sum_g if ctx.needs_input_grad[2] else None, None, None, None)
 
 
+_FUSED_SUMS_FROM = 2**18
+"""Elements of one row (one BN input) from which :class:`_BatchNormGrad` takes its sums row by row from the
+fused kernel: the full NB201 net's BN inputs at batch 64 (2^18-2^20) gain, TE-NAS's thin net's (at most
+64·3·32·32 < 2^18) lose (its NTK took 1.17 s instead of 0.74 s per architecture)."""
+
+
 class _BatchNormGrad(_GradientOnly):
     """Training-mode BN backward (dx, S₂, S₁) from the signal g, x̂ and scale = γ·invstd.
 
-    The two sums come from PyTorch's fused kernel (``native_batch_norm_backward`` fed x̂ with mean 0 and
-    invstd 1, asked for the weight and bias gradients only: one pass over g); dx = scale·g − scale·(S₁ +
-    x̂·S₂)/M is two elementwise passes. The ``vmap`` rule runs the sums once per row against the unbatched x̂
-    (each row's statistics are its own, and their outputs are per-channel vectors, so nothing large is
-    copied) and dx for all rows at once."""
+    For rows of at least :data:`_FUSED_SUMS_FROM` elements the two sums come from PyTorch's fused kernel
+    (``native_batch_norm_backward`` fed x̂ with mean 0 and invstd 1, asked for the weight and bias gradients
+    only: one pass over g), once per row against the unbatched x̂ (each row's statistics are its own; the
+    outputs are per-channel vectors, so nothing large is copied); smaller rows take two reductions over all
+    rows at once, where one kernel call per row would cost more than it saves. dx = scale·g − scale·(S₁ +
+    x̂·S₂)/M is two elementwise passes over all rows. The ``vmap`` rule hands all rows to :meth:`_rows`."""
 
     @staticmethod
     def forward(g: Tensor, normalised: Tensor, scale: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -333,10 +341,14 @@ class _BatchNormGrad(_GradientOnly):
     def _rows(rows: Tensor, normalised: Tensor, scale: Tensor,
               batched: bool = False) -> tuple[Tensor, Tensor, Tensor]:
         channels = normalised.shape[1]
-        zeros, ones = normalised.new_zeros(channels), normalised.new_ones(channels)
-        sums = [torch.ops.aten.native_batch_norm_backward(row, normalised, scale, None, None, zeros, ones, True,
-                                                          0.0, [False, True, True])[1:] for row in rows]
-        sum_gx, sum_g = (torch.stack(parts) for parts in zip(*sums, strict=True))
+        if normalised.numel() >= _FUSED_SUMS_FROM:
+            zeros, ones = normalised.new_zeros(channels), normalised.new_ones(channels)
+            sums = [torch.ops.aten.native_batch_norm_backward(row, normalised, scale, None, None, zeros, ones,
+                                                              True, 0.0, [False, True, True])[1:] for row in rows]
+            sum_gx, sum_g = (torch.stack(parts) for parts in zip(*sums, strict=True))
+        else:
+            reduce = [1, *range(3, rows.ndim)]
+            sum_g, sum_gx = rows.sum(dim=reduce), (rows * normalised).sum(dim=reduce)
         count = normalised.numel() // channels
         view = (rows.shape[0], 1, channels) + (1,) * (normalised.ndim - 2)
         grad_input = torch.empty_like(rows)  # the signal's memory layout (channels-last rows on the CPU)
