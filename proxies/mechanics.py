@@ -174,8 +174,9 @@ def per_sample_grads(net: nn.Module, x: Tensor, params: dict[str, Tensor],
     (:class:`_Conv2dFn`, :class:`_BatchNormFn`) whose backward batches well under ``vmap``: PyTorch's
     batching rules for the conv weight gradient and the BatchNorm backward copy the layer input once per
     row (or loop over rows); ours compute the rows' conv weight gradients with one ordinary weight-gradient
-    kernel call (:class:`_ConvWeightGrad`) and the BN backward (:class:`_BatchNormGrad`) by PyTorch's fused
-    kernel for each row's two per-channel sums and two elementwise passes for all rows' input gradients.
+    kernel call (:class:`_ConvWeightGrad`) and the BN backward (:class:`_BatchNormGrad`) with two
+    elementwise passes for all rows' input gradients (each row's two per-channel sums from PyTorch's fused
+    kernel where the BN input is large).
 
     Cost: the same arithmetic as the per-sample loop (N backward passes through the batch; BN's coupling
     leaves no shortcut). On 2 CPU cores it beats the loop on small networks such as TE-NAS's thin one
