@@ -65,6 +65,16 @@ def kendall_tau(score: np.ndarray, truth: np.ndarray) -> float:
         return float(stats.kendalltau(score, truth, variant="b").statistic)
 
 
+def rank_nonfinite_last(oriented: np.ndarray) -> np.ndarray:
+    """``oriented`` (higher = predicted better) with every non-finite score replaced by one value below all
+    finite ones, so they tie for last place (the "worst" NaN policy, as NASLib's −1e8)."""
+    oriented = np.asarray(oriented, dtype=float)
+    finite = np.isfinite(oriented)
+    if finite.all():
+        return oriented
+    return np.where(finite, oriented, oriented[finite].min() - 1.0 if finite.any() else 0.0)
+
+
 def spearman_rho(score: np.ndarray, truth: np.ndarray) -> float:
     """Spearman ρ: Pearson correlation of average ranks."""
     return float(_Resampled(score, truth, _identity(score)).spearman()[0])
@@ -480,8 +490,8 @@ def evaluate(rows: pd.DataFrame, ground_truth: pd.DataFrame, *, trials: pd.DataF
         truth = _accuracies(ground_truth, group)
         oriented = direction * combined
         finite, known = np.isfinite(oriented), np.isfinite(truth)
-        if nan_policy == "worst" and (~finite).any():
-            oriented = np.where(finite, oriented, (oriented[finite].min() - 1.0) if finite.any() else 0.0)
+        if nan_policy == "worst":
+            oriented = rank_nonfinite_last(oriented)
         use = np.isfinite(oriented) & known
         first = group.iloc[0]
         record: dict[str, Any] = {k: first[k] for k in VARIANT_KEY}

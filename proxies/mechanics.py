@@ -276,8 +276,8 @@ class _BatchNormFn(torch.autograd.Function):
 
     Backward, with sums S₁ = Σ g and S₂ = Σ g·x̂ over the batch and positions of each channel (M terms):
     dγ = S₂, dβ = S₁, and dx = γ·invstd·(g − S₁/M − x̂·S₂/M) in training (μ and invstd depend on the
-    batch), γ·invstd·g otherwise. Written as a few elementwise passes over the row-batched signal that
-    never copy the unbatched x̂ per row."""
+    batch; computed by :class:`_BatchNormGrad`), γ·invstd·g otherwise. Neither copies the unbatched x̂ per
+    row under ``vmap``."""
 
     generate_vmap_rule = True
 
@@ -328,7 +328,8 @@ class _BatchNormGrad(_GradientOnly):
 
     @staticmethod
     def forward(g: Tensor, normalised: Tensor, scale: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        return _BatchNormGrad._rows(g.unsqueeze(0), normalised, scale)  # type: ignore[return-value]
+        grad_input, sum_gx, sum_g = _BatchNormGrad._rows(g.unsqueeze(0), normalised, scale)
+        return grad_input[0], sum_gx[0], sum_g[0]
 
     @staticmethod
     def vmap(info: Any, in_dims: tuple[Any, ...], g: Tensor, normalised: Tensor,
@@ -336,11 +337,11 @@ class _BatchNormGrad(_GradientOnly):
         if in_dims[1] is not None or in_dims[2] is not None:  # row-dependent x̂ or γ: never produced here
             raise NotImplementedError("per_sample_grads: BatchNorm input or weight batched under vmap")
         rows = g.movedim(in_dims[0], 0) if in_dims[0] is not None else g.unsqueeze(0)
-        return _BatchNormGrad._rows(rows, normalised, scale, batched=True), (0, 0, 0)
+        return _BatchNormGrad._rows(rows, normalised, scale), (0, 0, 0)
 
     @staticmethod
-    def _rows(rows: Tensor, normalised: Tensor, scale: Tensor,
-              batched: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    def _rows(rows: Tensor, normalised: Tensor, scale: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(dx, S₂, S₁) of the K signals ``rows`` (K, *x̂.shape), each of shape (K, ...)."""
         channels = normalised.shape[1]
         if normalised.numel() >= _FUSED_SUMS_FROM:
             zeros, ones = normalised.new_zeros(channels), normalised.new_ones(channels)
@@ -356,9 +357,7 @@ class _BatchNormGrad(_GradientOnly):
         torch.addcmul((-scale * sum_g / count).reshape(view), (-scale * sum_gx / count).reshape(view), normalised,
                       out=grad_input)
         grad_input.addcmul_(rows, scale.reshape((1, 1, channels) + (1,) * (normalised.ndim - 2)))
-        if batched:
-            return grad_input, sum_gx, sum_g
-        return grad_input[0], sum_gx[0], sum_g[0]
+        return grad_input, sum_gx, sum_g
 
 
 class _Conv2dFn(torch.autograd.Function):

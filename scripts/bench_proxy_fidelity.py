@@ -47,7 +47,7 @@ import torch
 import proxies
 from bench.ground_truth import GroundTruth
 from bench.runner import run_benchmark
-from bench.statistics import bootstrap_distribution, kendall_tau, population_scores, spearman_rho
+from bench.statistics import bootstrap_distribution, kendall_tau, population_scores, rank_nonfinite_last, spearman_rho
 from bench.store import ResultStore
 
 
@@ -123,10 +123,9 @@ def fidelity(variant: Variant, indices: list[int], accuracy: np.ndarray, rows: A
         return Fidelity(variant.label, len(mine), int((~finite).sum()), math.nan, math.nan, variant.band, variant.note)
     draws = bootstrap_distribution(oriented[finite], truth[finite], metrics=["spearman_rho"])["spearman_rho"]
     low, high = np.percentile(draws[np.isfinite(draws)], [2.5, 97.5])
-    last = np.where(finite, oriented, np.nanmin(oriented[finite]) - 1.0)
     return Fidelity(variant.label, len(mine), int((~finite).sum()), spearman_rho(oriented[finite], truth[finite]),
                     kendall_tau(oriented[finite], truth[finite]), variant.band, variant.note, float(low), float(high),
-                    spearman_rho(last, truth))
+                    spearman_rho(rank_nonfinite_last(oriented), truth))
 
 
 def sample_offset(gt: GroundTruth, indices: list[int], dataset: str) -> tuple[float, float]:

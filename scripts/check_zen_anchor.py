@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 import proxies
 from bench.ground_truth import GroundTruth
-from bench.statistics import kendall_tau, spearman_rho
+from bench.statistics import kendall_tau, rank_nonfinite_last, spearman_rho
 from search.spaces.nb201 import Nb201Factory, all_archs
 
 ANCHORS: dict[str, tuple[float, float]] = {
@@ -51,8 +51,7 @@ def a3_sample(gt: GroundTruth, n: int = 1000, seed: int = 0) -> list[int]:
 
 def correlations(score: np.ndarray, truth: np.ndarray) -> tuple[float, float, float, int]:
     """(rho, tau_b) with non-finite scores ranked last, rho with them left out, and how many there were."""
-    finite = np.isfinite(score)
-    last = np.where(finite, score, np.min(score[finite]) - 1.0)
+    finite, last = np.isfinite(score), rank_nonfinite_last(score)
     return (spearman_rho(last, truth), kendall_tau(last, truth), spearman_rho(score[finite], truth[finite]),
             int((~finite).sum()))
 

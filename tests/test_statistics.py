@@ -214,3 +214,10 @@ def test_evaluate_paired_table_is_antisymmetric():
     assert ab["tau_difference"] == pytest.approx(-ba["tau_difference"])
     assert ab["probability_a_better"] == pytest.approx(1 - ba["probability_a_better"])
     assert ab["probability_a_better"] > 0.95
+
+
+def test_rank_nonfinite_last_ties_them_below_every_finite_score() -> None:
+    out = st.rank_nonfinite_last(np.array([2.0, np.nan, -np.inf, 1.0, np.inf]))
+    np.testing.assert_array_equal(out, [2.0, 0.0, 0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(st.rank_nonfinite_last(np.array([3.0, -1.0])), [3.0, -1.0])
+    np.testing.assert_array_equal(st.rank_nonfinite_last(np.array([np.nan, np.nan])), [0.0, 0.0])
