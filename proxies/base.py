@@ -44,6 +44,37 @@ class NetworkFactory(Protocol):
     def __call__(self, **overrides: Any) -> nn.Module: ...
 
 
+VARIANTS: dict[str, str] = {
+    "tenas-ntk": "TE-NAS's thin network for the NTK (NB201: C=3, one cell per stage)",
+    "tenas-lr": "TE-NAS's thin network for linear regions (NB201: one C=1 cell, 1 input channel, no stem)",
+    "no-reslink": "the network with its residual links removed (Zen-NAS scores this one)",
+}
+"""Named network variants a proxy may ask a factory for (``factory(variant=NAME)``); each benchmark builds
+them in its own terms, or raises :class:`VariantUnavailable`."""
+
+
+class VariantUnavailable(TypeError):
+    """A factory has no such network variant (the message names the variant and the benchmark)."""
+
+
+@dataclass(frozen=True)
+class PopulationRule:
+    """A population-level combination of stored components, declared as data (stored with every row and
+    applied by ``bench.statistics`` without importing proxy code).
+
+    ``rule``: ``rank_sum`` (TE-NAS: Σ rank(component), ties averaged) or ``log_rank_sum`` (AZ-NAS:
+    Σ log(rank/N)); ``components``: the component names, each oriented higher-is-better; ``precision``:
+    significant digits each component is rounded to before ranking (TE-NAS's ``precision=3``), or ``None``.
+    """
+
+    rule: Literal["rank_sum", "log_rank_sum"]
+    components: tuple[str, ...]
+    precision: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "components": list(self.components), "precision": self.precision}
+
+
 @dataclass(frozen=True)
 class SimpleFactory:
     """A :class:`NetworkFactory` around any callable that builds a network (timm, torchvision, ...)."""

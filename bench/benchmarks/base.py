@@ -1,0 +1,128 @@
+"""The one benchmark interface: what the bench layer, the reports and the search ask of a NAS benchmark.
+
+A benchmark (NAS-Bench-201, NAS-Bench-Macro, NAS-Bench-101, or a plug-in) knows its own architectures,
+networks and ground truth and nothing about proxies. The generic layers (runner, store, statistics,
+reports, search) talk to it only through :class:`Benchmark` and the plain data below, and key every
+architecture by the benchmark's *spec string*: ``format(parse(text))``, one string per architecture of the
+space (isomorphic architectures keep their own spec; :meth:`Benchmark.isomorphism_id` names the class).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from proxies.base import NetworkFactory
+
+
+class ArchSpecError(ValueError):
+    """A malformed architecture spec: the one-line message names the spec and the fault."""
+
+
+class BenchmarkError(ValueError):
+    """A benchmark that cannot be found, loaded or answered (one-line message naming the input)."""
+
+
+@dataclass(frozen=True)
+class GroundTruthTable:
+    """A benchmark's ground truth as plain data.
+
+    ``table``: one row per architecture, indexed by spec string (index name ``arch``), in the benchmark's
+    enumeration order; accuracy columns in percent named ``{dataset}_{split}`` (``cifar10_test``) or with a
+    schedule prefix (``hp12_cifar10_valid``); ``params_{dataset}_M`` and ``flops_{dataset}_M`` in millions
+    where the benchmark publishes them. A row whose accuracies are all NaN was not evaluated.
+    ``default_keys``: the ground-truth column a correlation uses per dataset when none is asked for.
+    ``trials``: per-trial accuracies for the noise ceiling (columns ``arch``, ``trial``, ``accuracy``,
+    ``key``: the column they are trials of), or ``None`` where none are published.
+    """
+
+    table: pd.DataFrame
+    default_keys: dict[str, str]
+    source: str
+    trials: pd.DataFrame | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def accuracy_keys(self) -> list[str]:
+        return [c for c in self.table.columns
+                if not (str(c).startswith("params_") or str(c).startswith("flops_")) and
+                pd.api.types.is_numeric_dtype(self.table[c])]
+
+    def evaluated(self) -> list[str]:
+        """Spec strings of the architectures with at least one accuracy, in table order."""
+        accuracies = self.table[self.accuracy_keys]
+        return self.table.index[accuracies.notna().any(axis=1)].tolist()
+
+    def key(self, dataset: str, key: str | None = None) -> str:
+        """The accuracy column for ``dataset``: ``key`` if given (it must exist), else the default."""
+        column = key if key is not None else self.default_keys.get(dataset)
+        if column is None:
+            raise BenchmarkError(f"no ground truth for dataset {dataset!r} in {self.source}; datasets: "
+                                 f"{', '.join(self.default_keys)}")
+        if column not in self.table.columns:
+            raise BenchmarkError(f"ground-truth key {column!r} is not in {self.source}; keys: "
+                                 f"{', '.join(self.accuracy_keys)}")
+        return column
+
+    def sample(self, n: int | None, seed: int) -> list[str]:
+        """``n`` distinct evaluated specs drawn by ``numpy.random.default_rng(seed).permutation`` of the
+        evaluated ones in table order (``None``: all, in table order); ``sample(k) == sample(n)[:k]``."""
+        pool = self.evaluated()
+        if n is None:
+            return pool
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise BenchmarkError(f"sample size must be a non-negative integer or 'all', got {n!r}")
+        if n > len(pool):
+            raise BenchmarkError(f"cannot sample {n} architectures without replacement: {self.source} has "
+                                 f"{len(pool)} evaluated")
+        order = np.random.default_rng(seed).permutation(len(pool))[:n]
+        return [pool[i] for i in order]
+
+    def values(self, specs: Sequence[str], column: str) -> np.ndarray:
+        """``column`` for each spec (NaN where the table lacks the architecture or the number)."""
+        return self.table[column].reindex(list(specs)).to_numpy(float)
+
+
+@runtime_checkable
+class Benchmark(Protocol):
+    """A NAS benchmark behind one interface (registry: :mod:`bench.benchmarks`).
+
+    Architectures are the benchmark's own objects; every boundary the generic layers see is a spec
+    string. ``factory(arch, dataset)`` returns a :class:`proxies.NetworkFactory`; a factory builds named
+    *variants* in its own terms through ``factory(variant=NAME)`` (see :data:`proxies.base.VARIANTS`) and
+    raises :class:`proxies.base.VariantUnavailable` for one it does not have.
+    """
+
+    name: str
+    """Registry name, e.g. ``nb201`` (``--benchmark``)."""
+    title: str
+    """Human name for reports, e.g. ``NAS-Bench-201``."""
+    datasets: tuple[str, ...]
+
+    def parse(self, spec: str) -> Any:
+        """Strict parse; :class:`ArchSpecError` naming the spec and the fault."""
+
+    def format(self, arch: Any) -> str:
+        """The spec string of ``arch``: ``format(parse(s)) == s`` for a spec in normal form."""
+
+    def isomorphism_id(self, arch: Any) -> str:
+        """One string per isomorphism class (NB201: the canonical cell, NB101: the graph hash); the spec
+        string itself where the space has no isomorphism."""
+
+    def is_degenerate(self, arch: Any) -> bool:
+        """True for an architecture whose output does not depend on its input (e.g. a disconnected cell)."""
+
+    def factory(self, arch: Any, dataset: str) -> NetworkFactory:
+        """A fresh-network factory for ``arch`` on ``dataset``."""
+
+    def ground_truth(self, source: str | None = None) -> GroundTruthTable:
+        """The ground-truth table; ``source`` overrides the lookup (a file or a data folder)."""
+
+    def mutation_space(self, dataset: str) -> Any | None:
+        """A :class:`search.evolution.SearchSpace` over this benchmark (``None``: not searchable)."""
