@@ -27,8 +27,8 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, LookupErro
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zenbench",
-        description="Benchmark zero-shot NAS proxies: score architectures, rank them against "
-        "NAS-Bench-201, run the Zen-NAS search.",
+        description="Benchmark zero-shot NAS proxies: score architectures, rank them against a benchmark's "
+        "ground truth (NAS-Bench-201, NAS-Bench-Macro, NAS-Bench-101, plug-ins), run the Zen-NAS search.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:

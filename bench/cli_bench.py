@@ -1,4 +1,5 @@
-"""``zenbench bench`` (score proxies into a results store), ``merge`` (combine stores) and ``report``.
+"""``zenbench bench`` (score proxies into a results store), ``merge`` (combine stores) and ``report``, for any
+benchmark (``--benchmark``, alias ``--space``).
 
 Thin wrappers over :func:`bench.runner.run_benchmark`, :func:`bench.store.merge_stores` and
 :func:`reports.render.render_report`.
@@ -9,11 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.cli_gt import add_ground_truth_option
-from bench.runner import SPACES, RunConfigError, Shard, run_benchmark
+from bench.cli_gt import add_benchmark_option, add_ground_truth_option
+from bench.runner import RunConfigError, Shard, run_benchmark
 from bench.statistics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, NAN_POLICIES
 from bench.store import merge_stores
-from search.spaces.nb201 import DATASETS
 
 
 def parse_sample(text: str) -> int | None:
@@ -38,11 +38,11 @@ def parse_proxies(text: str) -> list[str]:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     bench = subparsers.add_parser(
-        "bench", help="score proxies on NAS-Bench-201 architectures into a results store",
-        description="Score proxies on a seeded sample of NAS-Bench-201 architectures. Each score is stored "
-        "as soon as it exists; rerunning the same command computes only what is missing.")
-    bench.add_argument("--space", default="nb201", choices=SPACES, help="search space (default nb201)")
-    bench.add_argument("--dataset", default="cifar10", choices=list(DATASETS), help="default cifar10")
+        "bench", help="score proxies on a benchmark's architectures into a results store",
+        description="Score proxies on a seeded sample of a benchmark's evaluated architectures. Each score is "
+        "stored as soon as it exists; rerunning the same command computes only what is missing.")
+    add_benchmark_option(bench)
+    add_dataset_options(bench)
     bench.add_argument("--proxies", required=True, metavar="LIST",
                        help="comma-separated proxy names or package.module:Class specs, e.g. zen,synflow,params")
     bench.add_argument("--sample", required=True, metavar="N|all", help="architectures to sample, or all")
@@ -52,7 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        help="batch_size option of every proxy that has one (default: each proxy's own)")
     bench.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
     bench.add_argument("--batch-per-arch", action="store_true",
-                       help="a fresh image batch per architecture (seed from --seed and the NB201 index) "
+                       help="a fresh image batch per architecture (seed from --seed and the architecture's spec) "
                        "instead of one shared batch")
     bench.add_argument("--data", dest="data_source", default="auto", metavar="SOURCE",
                        help="images: auto (the dataset under the data root), noise, or a path (default auto)")
@@ -76,6 +76,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                    "beside ours, the noise ceiling and the protocol, from a results store.")
     report.add_argument("--store", required=True, metavar="DB", help="results store to read")
     report.add_argument("--out", required=True, metavar="DIR", help="folder for README.md, CSV and PNG files")
+    add_benchmark_option(report, default=None)
     add_ground_truth_option(report)
     report.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES,
                         help=f"bootstrap resamples (default {DEFAULT_RESAMPLES})")
@@ -88,9 +89,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     report.set_defaults(func=run_report)
 
 
+def add_dataset_options(parser: argparse.ArgumentParser) -> None:
+    """``--dataset`` (default: the benchmark's first) and ``--network`` (default ``default``)."""
+    parser.add_argument("--dataset", default=None,
+                        help="one of the benchmark's datasets (default: its first; NB201: cifar10, cifar100, "
+                        "imagenet16)")
+    parser.add_argument("--network", default="default",
+                        help="the benchmark's network option (default: its trained network; NB201 also naslib)")
+
+
 def run_bench(args: argparse.Namespace) -> int:
     summary = run_benchmark(
-        args.store, parse_proxies(args.proxies), space=args.space, dataset=args.dataset,
+        args.store, parse_proxies(args.proxies), benchmark=args.benchmark, network=args.network, dataset=args.dataset,
         sample=parse_sample(args.sample), seed=args.seed, batch_size=args.batch_size, device=args.device,
         batch_per_arch=args.batch_per_arch, ground_truth=args.ground_truth, data_source=args.data_source,
         data_root=args.data_root, shard=Shard.parse(args.shard), progress=not args.no_progress)
@@ -111,7 +121,8 @@ def run_merge(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     from reports.render import render_report  # matplotlib is imported only when a report is drawn
 
-    result = render_report(args.store, args.out, ground_truth=args.ground_truth, n_resamples=args.resamples,
+    result = render_report(args.store, args.out, benchmark=args.benchmark, ground_truth=args.ground_truth,
+                           n_resamples=args.resamples,
                            confidence=args.confidence, seed=args.bootstrap_seed, nan_policy=args.nan_policy,
                            title=args.title)
     print(f"wrote {result.readme} ({len(result.files)} files)")

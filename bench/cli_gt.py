@@ -1,4 +1,4 @@
-"""``zenbench gt``: inspect the NAS-Bench-201 ground truth, convert an official file to the compact table."""
+"""``zenbench gt``: inspect a benchmark's ground truth; convert an official NAS-Bench-201 file to the compact table."""
 
 from __future__ import annotations
 
@@ -6,28 +6,40 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.ground_truth import DATASETS, SPLITS, GroundTruth, GroundTruthSummary, column_name, export_csv
+from bench import benchmarks
+from bench.benchmarks.base import Benchmark, GroundTruthTable
+from bench.ground_truth import export_csv
+
+
+def add_benchmark_option(parser: argparse.ArgumentParser, default: str | None = "nb201") -> None:
+    """The ``--benchmark NAME`` flag (alias ``--space``) every command that reads a benchmark shares."""
+    parser.add_argument(
+        "--benchmark", "--space", dest="benchmark", default=default, metavar="NAME",
+        help=f"{', '.join(benchmarks.names())} or package.module:Class (default {default or 'see below'})")
 
 
 def add_ground_truth_option(parser: argparse.ArgumentParser) -> None:
     """The ``--ground-truth PATH`` flag every command that reads the ground truth shares."""
     parser.add_argument(
         "--ground-truth", metavar="PATH", default=None,
-        help="compact table (.csv), official NAS-Bench-201 file (.pth) or data folder; default: "
-        "$ZENBENCH_DATA/nb201/nb201.csv, then the official file under $TORCH_HOME",
+        help="the benchmark's ground truth: a file or data folder it reads (NB201: compact table .csv, official "
+        ".pth file or data folder); default: the benchmark's own lookup under $ZENBENCH_DATA "
+        "(NB201: then the official file under $TORCH_HOME)",
     )
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    gt = subparsers.add_parser("gt", help="NAS-Bench-201 ground truth: summary, export",
-                               description="Inspect the NAS-Bench-201 ground truth or convert an official file.")
+    gt = subparsers.add_parser("gt", help="benchmark ground truth: summary; NB201 export",
+                               description="Inspect a benchmark's ground truth or convert an official "
+                               "NAS-Bench-201 file.")
     commands = gt.add_subparsers(dest="gt_command", metavar="SUBCOMMAND", required=True)
 
-    info = commands.add_parser("info", help="summary: architectures, source, optima, disconnected, canonical classes")
+    info = commands.add_parser("info", help="summary: architectures, source, optima, degenerate, isomorphism classes")
+    add_benchmark_option(info)
     add_ground_truth_option(info)
     info.set_defaults(func=run_info)
 
-    export = commands.add_parser("export", help="official .pth file -> compact table (.csv)",
+    export = commands.add_parser("export", help="official NAS-Bench-201 .pth file -> compact table (.csv)",
                                  description="Convert an official NAS-Bench-201 file (minutes, many GB) to the "
                                  "compact table, plus nb201_cifar10_trials.csv in the same folder.")
     export.add_argument("--from", dest="source", required=True, metavar="FILE",
@@ -37,31 +49,33 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     export.set_defaults(func=run_export)
 
 
-def format_summary(summary: GroundTruthSummary) -> str:
-    """The text of ``zenbench gt info``."""
-    lines = [
-        f"NAS-Bench-201 ground truth: {summary.num_archs:,} architectures "
-        f"({summary.num_evaluated:,} evaluated)",
-        f"source: {summary.source}",
-        f"disconnected (input never reaches output): {summary.num_disconnected:,}",
-        f"distinct networks (canonical classes): {summary.num_canonical:,}",
-        "optima (hp=200, mean over seeds; accuracy % and NB201 index):",
-        f"  {'dataset':<12}" + "".join(f"{split:>20}" for split in SPLITS),
-    ]
-    for ds in DATASETS:
-        cells = []
-        for split in SPLITS:
-            best = summary.optima.get(column_name(ds, split))
-            cells.append("n/a" if best is None else f"{best[1]:.2f} (#{best[0]})")
-        lines.append(f"  {ds:<12}" + "".join(f"{cell:>20}" for cell in cells))
-    lines.append("per-trial CIFAR-10 results: " + ("none" if summary.num_trials is None
-                                                  else f"{summary.num_trials:,} trials"))
+def summary_text(benchmark: Benchmark, gt: GroundTruthTable) -> str:
+    """The text of ``zenbench gt info``: the benchmark's own ``info(gt)`` where it has one, else counts
+    (architectures, evaluated, degenerate, isomorphism classes), the best architecture per accuracy key and
+    the per-trial results."""
+    own = getattr(benchmark, "info", None)
+    if callable(own):
+        return own(gt)
+    archs = [benchmark.parse(spec) for spec in gt.table.index]
+    lines = [f"{benchmark.title} ground truth: {len(gt):,} architectures ({len(gt.evaluated()):,} evaluated)",
+             f"source: {gt.source}",
+             f"degenerate (output does not depend on the input): {sum(map(benchmark.is_degenerate, archs)):,}",
+             f"distinct networks (isomorphism classes): {len({benchmark.isomorphism_id(a) for a in archs}):,}",
+             "best architecture per ground-truth key (accuracy %; default keys marked *):"]
+    defaults = set(gt.default_keys.values())
+    for key in gt.accuracy_keys:
+        values = gt.table[key]
+        best = "n/a" if values.notna().sum() == 0 else f"{values.max():.2f}  {values.idxmax()}"
+        lines.append(f"  {key + (' *' if key in defaults else ''):<24}{best}")
+    trials = gt.trials
+    lines.append("per-trial results: " + ("none" if trials is None else
+                                         f"{len(trials):,} trials of {', '.join(sorted(set(trials['key'])))}"))
     return "\n".join(lines)
 
 
 def run_info(args: argparse.Namespace) -> int:
-    gt = GroundTruth.load(args.ground_truth)
-    print(format_summary(gt.summary()))
+    benchmark = benchmarks.get(args.benchmark)
+    print(summary_text(benchmark, benchmark.ground_truth(args.ground_truth)))
     return 0
 
 

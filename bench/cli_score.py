@@ -1,4 +1,4 @@
-"""``zenbench score``: score one NAS-Bench-201 architecture with chosen proxies, as a table or JSON.
+"""``zenbench score``: score one architecture of a benchmark with chosen proxies, as a table or JSON.
 
 A thin layer over :func:`score_architecture`, which a user can call from Python.
 """
@@ -15,11 +15,18 @@ from typing import Any
 
 import torch
 
-from bench.cli_bench import parse_proxies
-from bench.cli_gt import add_ground_truth_option
-from bench.runner import DEFAULT_IMAGE_BATCH, resolve_device, resolve_proxies
+from bench.benchmarks.base import Benchmark
+from bench.cli_bench import add_dataset_options, parse_proxies
+from bench.cli_gt import add_benchmark_option, add_ground_truth_option
+from bench.runner import (
+    DEFAULT_IMAGE_BATCH,
+    check_run,
+    make_factory,
+    resolve_benchmark,
+    resolve_device,
+    resolve_proxies,
+)
 from proxies import Batch, Proxy
-from search.spaces.nb201 import DATASETS, Nb201Arch, Nb201Factory
 
 
 @dataclass(frozen=True)
@@ -40,50 +47,57 @@ class ProxyScore:
 @dataclass(frozen=True)
 class ArchitectureScores:
     arch: str
+    """The benchmark's spec string of the architecture."""
     index: int | None
-    """NB201 index when the architecture was given by index."""
+    """The index the architecture was given by (NB201's ``--arch 123``), else ``None``."""
     dataset: str
     device: str
     seed: int
     scores: list[ProxyScore] = field(default_factory=list)
+    benchmark: str = "nb201"
+    network: str = "default"
 
 
-def resolve_arch(text: str, ground_truth: str | os.PathLike | None = None) -> tuple[Nb201Arch, int | None]:
-    """An NB201 architecture string, or an NB201 index looked up in the ground truth."""
+def resolve_arch(benchmark: Benchmark, text: str,
+                 ground_truth: str | os.PathLike | None = None) -> tuple[Any, int | None]:
+    """The architecture of ``text`` (the benchmark's parser), and the index it was given by when the
+    benchmark takes one (NB201: digits, looked up in ``ground_truth``) rather than a spec."""
     text = text.strip()
-    if text.isdigit():
-        from bench.ground_truth import GroundTruth  # only an index needs the table
-
-        index = int(text)
-        return GroundTruth.load(ground_truth).arch(index), index
-    return Nb201Arch.from_string(text), None
+    if ground_truth is not None:
+        benchmark.ground_truth(ground_truth)  # validates the source; NB201 resolves indices in it
+    arch = benchmark.parse(text)
+    return arch, int(text) if text.isdigit() and benchmark.format(arch) != text else None
 
 
 def score_architecture(
     arch: str,
     proxies: Sequence[str | Proxy],
-    dataset: str = "cifar10",
+    dataset: str | None = None,
     device: str | torch.device | None = None,
     seed: int = 0,
     batch_size: int | None = None,
     ground_truth: str | os.PathLike | None = None,
     data_source: str = "auto",
     data_root: str | os.PathLike | None = None,
+    benchmark: str | Benchmark = "nb201",
+    network: str = "default",
 ) -> ArchitectureScores:
-    """Score ``arch`` (NB201 string or index) with each proxy (names, ``module:Class`` specs or instances).
+    """Score ``arch`` (a spec of ``benchmark`` ["nb201"]; NB201 also takes an index) with each proxy (names,
+    ``module:Class`` specs or instances).
 
-    ``dataset`` [cifar10] picks the head and input size; ``device`` [None: CUDA if available]; ``seed``
-    [0] seeds every proxy and the image batch; ``batch_size`` [None: each proxy's own] overrides the
-    ``batch_size`` option of proxies that have one; ``ground_truth`` resolves an index; images for
-    proxies that need them come from ``bench.data.load_batch(dataset, B, seed, data_source, root=data_root)``,
-    one batch of the largest size needed, each proxy taking its first ``proxy.batch_size`` images.
+    ``dataset`` [None: the benchmark's first] picks the head and input size; ``network`` ["default"] one of
+    the benchmark's networks; ``device`` [None: CUDA if available]; ``seed`` [0] seeds every proxy and the
+    image batch; ``batch_size`` [None: each proxy's own] overrides the ``batch_size`` option of proxies that
+    have one; ``ground_truth`` resolves an index; images for proxies that need them come from
+    ``bench.data.load_batch(dataset, B, seed, data_source, root=data_root)``, one batch of the largest size
+    needed, each proxy taking its first ``proxy.batch_size`` images.
     """
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
-    nb201_arch, index = resolve_arch(arch, ground_truth)
+    bench_obj, bench_name = resolve_benchmark(benchmark)
+    dataset = check_run(bench_obj, dataset, network)
+    parsed, index = resolve_arch(bench_obj, arch, ground_truth)
     proxy_list = resolve_proxies(proxies, batch_size)
     torch_device = resolve_device(device)
-    factory = Nb201Factory(nb201_arch, dataset)
+    factory = make_factory(bench_obj, parsed, dataset, network)
     batch: Batch | None = None
     image_proxies = [p for p in proxy_list if p.needs != "nothing"]
     if image_proxies:
@@ -99,15 +113,18 @@ def score_architecture(
         result = proxy.score(factory, batch if uses_batch else None, torch_device, seed)
         scores.append(ProxyScore(proxy.name, proxy.options(), result.value, result.seconds, result.peak_memory_mb,
                                  result.components, proxy.input_kind, batch.source if uses_batch and batch else None))
-    return ArchitectureScores(nb201_arch.to_string(), index, dataset, str(torch_device), seed, scores)
+    return ArchitectureScores(bench_obj.format(parsed), index, dataset, str(torch_device), seed, scores, bench_name,
+                              network)
 
 
 def format_table(result: ArchitectureScores) -> str:
     """The text ``zenbench score`` prints."""
-    where = f" (NB201 index {result.index})" if result.index is not None else ""
+    where = f" ({result.benchmark} index {result.index})" if result.index is not None else ""
     sources = sorted({s.batch_source for s in result.scores if s.batch_source})
+    network = f"  network: {result.network}" if result.network != "default" else ""
     lines = [f"arch: {result.arch}{where}",
-             f"dataset: {result.dataset}  device: {result.device}  seed: {result.seed}"
+             f"benchmark: {result.benchmark}  dataset: {result.dataset}{network}  device: {result.device}  "
+             f"seed: {result.seed}"
              + (f"  images: {', '.join(sources)}" if sources else "")]
     rows = [("proxy", "value", "seconds", "peak MB", "components")]
     for s in result.scores:
@@ -139,14 +156,16 @@ def to_json(result: ArchitectureScores) -> str:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     score = subparsers.add_parser(
-        "score", help="score one NAS-Bench-201 architecture with chosen proxies",
-        description="Score one NAS-Bench-201 architecture (string or index) with each proxy; prints value, "
-        "seconds, peak memory and components.")
-    score.add_argument("--arch", required=True, metavar="ARCH",
-                       help="NB201 architecture string or NB201 index (an index needs the ground truth)")
+        "score", help="score one architecture of a benchmark with chosen proxies",
+        description="Score one architecture (the benchmark's spec string; NB201 also takes an index) with each "
+        "proxy; prints value, seconds, peak memory and components.")
+    add_benchmark_option(score)
+    score.add_argument("--arch", required=True, metavar="SPEC",
+                       help="the benchmark's architecture spec (NB201: architecture string or NB201 index, which "
+                       "needs the ground truth; macro: 8 digits such as 22212220)")
     score.add_argument("--proxies", required=True, metavar="LIST",
                        help="comma-separated proxy names or package.module:Class specs, e.g. zen,synflow,params")
-    score.add_argument("--dataset", default="cifar10", choices=list(DATASETS), help="default cifar10")
+    add_dataset_options(score)
     score.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
     score.add_argument("--seed", type=int, default=0, help="seed of every proxy and the image batch (default 0)")
     score.add_argument("--batch-size", type=int, default=None, metavar="B",
@@ -163,6 +182,6 @@ def run_score(args: argparse.Namespace) -> int:
     result = score_architecture(
         args.arch, parse_proxies(args.proxies), dataset=args.dataset, device=args.device, seed=args.seed,
         batch_size=args.batch_size, ground_truth=args.ground_truth, data_source=args.data_source,
-        data_root=args.data_root)
+        data_root=args.data_root, benchmark=args.benchmark, network=args.network)
     print(to_json(result) if args.json else format_table(result))
     return 0

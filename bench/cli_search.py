@@ -1,4 +1,4 @@
-"""``zenbench search``: the Zen-NAS evolutionary search, or a proxy validated by searching NAS-Bench-201.
+"""``zenbench search``: the Zen-NAS evolutionary search, or a proxy validated by searching a benchmark.
 
 ZenNet spaces (``--space resnet|mobilenet``): ZenNAS's search scripts as presets (default
 ``cifar-params1M``: ResNet-like space, params <= 1M, max 18 layers, 100-class head, 32x32, data-free
@@ -6,10 +6,12 @@ Zen-Score on the residual-free network, population 512), run for ``--iterations`
 first minutes of the paper's 480,000). Writes ``checkpoint.json``, ``history.csv`` and
 ``best_structure.txt`` under ``--out``; ``--resume`` continues a stopped search to the same result.
 
-NAS-Bench-201 (``--space nb201``): R runs of the EA and of random search with K proxy evaluations each;
-the found cells' test accuracies come from the ground truth and are shown next to published searches.
+Benchmarks (``--benchmark nb201|macro|nb101|module:Class``, or ``--space`` with a benchmark name): R runs
+of the EA over the benchmark's mutation space and of random search over its evaluated architectures, K
+proxy evaluations each; the found architectures' accuracies come from the ground truth and are shown next
+to published searches (NB201).
 
-Thin layer over :func:`make_zennet_search` and :func:`run_nb201_validation`, callable from Python.
+Thin layer over :func:`make_zennet_search` and :func:`run_benchmark_validation`, callable from Python.
 """
 
 from __future__ import annotations
@@ -26,10 +28,19 @@ import numpy as np
 import pandas as pd
 import torch
 
+from bench.benchmarks.base import Benchmark, BenchmarkError
 from bench.cli_gt import add_ground_truth_option
-from bench.runner import DEFAULT_IMAGE_BATCH, resolve_device, resolve_proxies
+from bench.runner import (
+    DEFAULT_IMAGE_BATCH,
+    check_run,
+    make_factory,
+    resolve_benchmark,
+    resolve_device,
+    resolve_proxies,
+)
 from proxies import Batch, Proxy
 from proxies import get as get_proxy
+from search.benchmark_search import SearchOutcome, published_table, run_validation_search
 from search.evolution import (
     BEST_FILE,
     CHECKPOINT_FILE,
@@ -43,14 +54,15 @@ from search.evolution import (
     SearchResult,
     measure_latency,
 )
-from search.nb201_search import Nb201SearchOutcome, published_table, run_nb201_search
-from search.spaces.nb201 import DATASETS, Nb201Arch, Nb201Factory
 from search.spaces.zennet import Structure, ZenNetFactory, build_zennet, count_flops, count_params
 from search.spaces.zennet_space import PRESETS, SearchPreset, ZenNetMutationSpace, get_rules
 from search.zennets import resolve_structure
 
+ZENNET_SPACES = ("resnet", "mobilenet")
 GROUND_TRUTH_FITNESS = "ground-truth"
-"""``--proxy ground-truth`` on NB201: the validation accuracy itself as fitness (an upper bound)."""
+"""``--proxy ground-truth`` on a benchmark: the ground truth itself as fitness (an upper bound): the
+``{dataset}_valid`` column where the benchmark has one besides the reported key (NB201), else the reported
+key."""
 DEFAULT_ITERATIONS = 1000
 PAPER_SCALE = "--population 512 --iterations 480000"
 DEFAULT_PRESET = {"resnet": "cifar-params1M", "mobilenet": "imagenet-flops400M"}
@@ -69,34 +81,39 @@ def _proxy_option(text: str) -> tuple[str, Any]:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "search", help="Zen-NAS evolutionary search (ZenNet spaces) or proxy validation by search (NB201)",
+        "search", help="Zen-NAS evolutionary search (ZenNet spaces) or proxy validation by search (benchmarks)",
         description="Zen-NAS evolutionary search over a ZenNet space (default: ZenNAS's CIFAR params<=1M script "
         "- ResNet-like space, max 18 layers, 100-class head, 32x32, data-free Zen-Score on the residual-free "
         f"network, population 512 - for the first {DEFAULT_ITERATIONS:,} of the paper's 480,000 iterations; the "
         f"paper's scale is {PAPER_SCALE}). Writes checkpoint.json, history.csv and best_structure.txt under "
-        "--out; --resume continues a stopped search to the same result. With --space nb201: R runs of the EA "
-        "and of random search with K proxy evaluations each, scored by the found cells' ground-truth test "
-        "accuracy next to published searches.",
+        "--out; --resume continues a stopped search to the same result. With --benchmark NAME (nb201, macro, "
+        "nb101, package.module:Class; or --space NAME): R runs of the EA over the benchmark's mutation space "
+        "and of random search over its evaluated architectures, K proxy evaluations each, scored by the found "
+        "architectures' ground-truth accuracy next to published searches.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  zenbench search                                   # CIFAR params<=1M, Zen-Score, 1,000 iterations\n"
         f"  zenbench search {PAPER_SCALE} --device cuda   # the paper's scale\n"
         "  zenbench search --preset imagenet-flops400M --device cuda\n"
-        "  zenbench search --space nb201 --proxy naswot --evaluations 100 --runs 5\n"
-        "  zenbench search --space nb201 --proxy ground-truth --evaluations 100 --runs 5",
+        "  zenbench search --benchmark nb201 --proxy naswot --evaluations 100 --runs 5\n"
+        "  zenbench search --benchmark macro --proxy zen --proxy-option network=no-reslink --runs 3\n"
+        "  zenbench search --benchmark nb201 --proxy ground-truth --evaluations 100 --runs 5",
     )
-    p.add_argument("--space", default=None, choices=["resnet", "mobilenet", "nb201"],
-                   help="resnet (ZenNAS XXBL), mobilenet (IDW_fixfc) or nb201 (default: the preset's, resnet)")
+    p.add_argument("--space", default=None, metavar="SPACE",
+                   help="resnet (ZenNAS XXBL) or mobilenet (IDW_fixfc) ZenNet space, or a benchmark name as "
+                   "--benchmark (default: the preset's, resnet)")
+    p.add_argument("--benchmark", default=None, metavar="NAME",
+                   help="validate the proxy by searching this benchmark: nb201, macro, nb101 or package.module:Class")
     p.add_argument("--proxy", default="zen",
-                   help="fitness: a registered proxy or package.module:Class (default zen); on nb201 also "
-                   f"{GROUND_TRUTH_FITNESS!r} (validation accuracy, an upper bound)")
+                   help="fitness: a registered proxy or package.module:Class (default zen); on a benchmark also "
+                   f"{GROUND_TRUTH_FITNESS!r} (the ground truth itself, an upper bound)")
     p.add_argument("--batch-size", type=int, default=None, metavar="B",
                    help="the proxy's batch_size option (default: the proxy's own; zen: 64, as ZenNAS searches)")
     p.add_argument("--proxy-option", type=_proxy_option, action="append", default=[], metavar="KEY=VALUE",
                    help="any other proxy option, repeatable (e.g. repeat=4)")
-    p.add_argument("--seed", type=int, default=0, help="search seed (nb201: first run's seed; default 0)")
+    p.add_argument("--seed", type=int, default=0, help="search seed (benchmarks: first run's seed; default 0)")
     p.add_argument("--population", type=int, default=None, metavar="N",
-                   help="population size (default 512 for ZenNet spaces, as ZenNAS; 20 for nb201)")
+                   help="population size (default 512 for ZenNet spaces, as ZenNAS; 20 for benchmarks)")
     p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
     p.add_argument("--data", dest="data_source", default="auto", metavar="SOURCE",
                    help="images for proxies that need them: auto, noise, or a path (default auto)")
@@ -117,13 +134,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     z.add_argument("--num-classes", type=int, default=None, help="classifier size while searching (default: preset's)")
     z.add_argument("--resolution", type=int, default=None, help="input resolution (default: preset's)")
     z.add_argument("--out", default=None, metavar="DIR",
-                   help="checkpoint, history.csv, best_structure.txt (default ./search-PRESET-seedS)")
+                   help="checkpoint, history.csv, best_structure.txt (default ./search-PRESET-seedS); on a "
+                   "benchmark: where BENCHMARK_search_runs.csv is written (default: not written)")
     z.add_argument("--resume", action="store_true", help="continue the search checkpointed in --out")
     z.add_argument("--checkpoint-every", type=int, default=100, metavar="N", help="iterations (default 100)")
-    n = p.add_argument_group("NAS-Bench-201 (nb201)")
+    n = p.add_argument_group("benchmarks (nb201, macro, nb101, plug-ins)")
     n.add_argument("--evaluations", type=int, default=100, metavar="K", help="proxy evaluations per search (100)")
     n.add_argument("--runs", type=int, default=3, metavar="R", help="independent runs, seeds S..S+R-1 (default 3)")
-    n.add_argument("--dataset", default="cifar10", choices=list(DATASETS), help="default cifar10")
+    n.add_argument("--dataset", default=None, help="one of the benchmark's datasets (default: its first)")
+    n.add_argument("--network", default="default", help="the benchmark's network option (default: its own)")
     add_ground_truth_option(n)
     p.set_defaults(func=run_search)
 
@@ -189,42 +208,67 @@ def make_zennet_search(preset: SearchPreset, proxy: Proxy, *, iterations: int = 
                               checkpoint_every=checkpoint_every, progress=progress)
 
 
-def run_nb201_validation(proxy: str | Proxy, *, evaluations: int = 100, runs: int = 3, seed: int = 0,
-                         dataset: str = "cifar10", population: int = 20, device: str | torch.device | None = None,
-                         ground_truth: str | os.PathLike | None = None, data_source: str = "auto",
-                         data_root: str | None = None, progress: bool = True) -> tuple[Nb201SearchOutcome, float]:
-    """EA vs random search on NB201 with ``proxy`` (or ``"ground-truth"``: validation accuracy as fitness);
-    returns the outcome (test accuracies from the ground truth) and the best test accuracy in the space."""
-    from bench.ground_truth import GroundTruth
+def run_benchmark_validation(proxy: str | Proxy, *, benchmark: str | Benchmark = "nb201", evaluations: int = 100,
+                             runs: int = 3, seed: int = 0, dataset: str | None = None, network: str = "default",
+                             population: int = 20, device: str | torch.device | None = None,
+                             ground_truth: str | os.PathLike | None = None, data_source: str = "auto",
+                             data_root: str | None = None, progress: bool = True) -> tuple[SearchOutcome, float, str]:
+    """EA vs random search on ``benchmark`` with ``proxy`` (or ``"ground-truth"``, see
+    :data:`GROUND_TRUTH_FITNESS`); returns the outcome (accuracies of the found architectures from the
+    ground truth, NaN where it has none), the best accuracy of the reported key in the ground truth, and
+    that key (the benchmark's default for ``dataset``: NB201 ``{dataset}_test``).
 
-    gt = GroundTruth.load(ground_truth)
-    test_column = gt.column(dataset, "test")
+    The EA searches ``benchmark.mutation_space(dataset)``; random search draws from the ground truth's
+    evaluated architectures. A benchmark without a mutation space cannot be searched (one-line error)."""
+    bench_obj, _ = resolve_benchmark(benchmark)
+    dataset = check_run(bench_obj, dataset, network)
+    space = bench_obj.mutation_space(dataset)
+    if space is None:
+        raise SearchError(f"{bench_obj.title} has no mutation space: it cannot be searched")
+    gt = bench_obj.ground_truth(ground_truth)
+    key = gt.key(dataset)
 
-    def accuracy(arch: Nb201Arch) -> float:
-        return gt.accuracy(arch, dataset, "test")
+    def spec(candidate: Any) -> str:
+        return bench_obj.format(candidate)
+
+    def accuracy(candidate: Any) -> float:
+        return float(gt.values([spec(candidate)], key)[0])
 
     if proxy == GROUND_TRUTH_FITNESS:
-        def make_fitness(run_seed: int) -> Fitness[Nb201Arch]:
-            return CallableFitness(lambda a: gt.accuracy(a, dataset, "valid"), f"ground truth {dataset} valid")
+        valid = f"{dataset}_valid"
+        fitness_key = valid if valid in gt.accuracy_keys and valid != key else key
+
+        def make_fitness(run_seed: int) -> Fitness[Any]:
+            return CallableFitness(lambda a: float(gt.values([spec(a)], fitness_key)[0]),
+                                   f"ground truth {fitness_key}")
     else:
         instance = proxy if isinstance(proxy, Proxy) else get_proxy(proxy)
         resolved = resolve_device(device)
 
-        def make_fitness(run_seed: int) -> Fitness[Nb201Arch]:
+        def make_fitness(run_seed: int) -> Fitness[Any]:
             batch = _image_batch(instance, dataset, run_seed, data_source, data_root)
-            return ProxyFitness(instance, lambda a: Nb201Factory(a, dataset), batch, resolved)
+            return ProxyFitness(instance, lambda a: make_factory(bench_obj, a, dataset, network), batch, resolved)
 
-    outcome = run_nb201_search(make_fitness, accuracy, evaluations=evaluations, runs=runs, seed=seed,
-                               dataset=dataset, population_size=population, progress=progress)
-    return outcome, float(np.nanmax(gt.table[test_column].to_numpy(dtype=float)))
+    pool = [bench_obj.parse(s) for s in gt.evaluated()]
+    try:
+        outcome = run_validation_search(space, make_fitness, accuracy, pool, evaluations=evaluations, runs=runs,
+                                        seed=seed, population_size=population, progress=progress)
+    except ValueError as exc:
+        if isinstance(exc, (SearchError, BenchmarkError)):
+            raise
+        raise SearchError(str(exc)) from None
+    return outcome, float(np.nanmax(gt.table[key].to_numpy(dtype=float))), key
 
 
 # ----------------------------------------------------------------------------- command
 
 
 def run_search(args: argparse.Namespace) -> int:
-    if args.space == "nb201":
-        return _run_nb201(args)
+    benchmark = args.benchmark or (args.space if args.space not in (None, *ZENNET_SPACES) else None)
+    if args.benchmark and args.space not in (None, args.benchmark):
+        raise SearchError(f"--space {args.space} and --benchmark {args.benchmark} disagree; give one")
+    if benchmark is not None:
+        return _run_benchmark(args, benchmark)
     return _run_zennet(args)
 
 
@@ -284,42 +328,52 @@ def format_zennet_result(result: SearchResult[Structure], search: EvolutionarySe
     return "\n".join(lines)
 
 
-def _run_nb201(args: argparse.Namespace) -> int:
+def _run_benchmark(args: argparse.Namespace, benchmark: str) -> int:
     proxy: str | Proxy = args.proxy
     if args.proxy != GROUND_TRUTH_FITNESS:
         proxy = _make_proxy(args.proxy, args.batch_size, args.proxy_option)
-    outcome, optimum = run_nb201_validation(
-        proxy, evaluations=args.evaluations, runs=args.runs, seed=args.seed, dataset=args.dataset,
-        population=args.population or 20, device=args.device, ground_truth=args.ground_truth,
+    bench_obj, name = resolve_benchmark(benchmark)
+    dataset = check_run(bench_obj, args.dataset, args.network)
+    outcome, optimum, key = run_benchmark_validation(
+        proxy, benchmark=bench_obj, evaluations=args.evaluations, runs=args.runs, seed=args.seed, dataset=dataset,
+        network=args.network, population=args.population or 20, device=args.device, ground_truth=args.ground_truth,
         data_source=args.data_source, data_root=args.data_root, progress=not args.no_progress)
-    name = proxy if isinstance(proxy, str) else proxy.name
-    print(format_nb201_result(outcome, optimum, name, args.dataset, args.evaluations, args.runs, args.seed))
+    label = proxy if isinstance(proxy, str) else proxy.name
+    print(format_benchmark_result(outcome, optimum, label, dataset, args.evaluations, args.runs, args.seed,
+                                  benchmark=name, title=bench_obj.title, key=key))
     if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        outcome.runs.to_csv(Path(args.out) / "nb201_search_runs.csv", index=False)
-        print(f"wrote {Path(args.out) / 'nb201_search_runs.csv'}")
+        path = Path(args.out) / f"{bench_obj.name}_search_runs.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        outcome.runs.to_csv(path, index=False)
+        print(f"wrote {path}")
     return 0
 
 
-def format_nb201_result(outcome: Nb201SearchOutcome, optimum: float, proxy: str, dataset: str, evaluations: int,
-                        runs: int, seed: int) -> str:
-    """The table ``zenbench search --space nb201`` prints."""
+def format_benchmark_result(outcome: SearchOutcome, optimum: float, proxy: str, dataset: str, evaluations: int,
+                            runs: int, seed: int, *, benchmark: str = "nb201", title: str = "NAS-Bench-201",
+                            key: str | None = None) -> str:
+    """The table ``zenbench search --benchmark NAME`` prints."""
+    key = key or f"{dataset}_test"
     rows = []
     labels = {"evolution": f"Zen-NAS EA with {proxy} (this run)", "random": f"random search with {proxy} (this run)"}
     for r in outcome.summary.itertuples():
-        rows.append((labels[r.method], evaluations, runs, f"{r.mean:.2f} ± {r.std:.2f}", "zenbench"))
+        found = "no ground truth" if pd.isna(r.mean) else f"{r.mean:.2f} ± {r.std:.2f}"
+        rows.append((labels[r.method], evaluations, runs, found, "zenbench"))
     rows.append(("optimum of the space", "-", "-", f"{optimum:.2f}", "ground truth"))
-    for r in published_table(dataset).itertuples():
+    for r in published_table(dataset, benchmark).itertuples():
         rows.append((r.method, "-" if pd.isna(r.evaluations) else int(r.evaluations),
                      "-" if pd.isna(r.runs) else int(r.runs), f"{r.mean:.2f} ± {r.std:.2f}", r.source))
-    header = (f"NAS-Bench-201 {dataset}: test accuracy (%) of the found cell, mean ± std over runs "
+    header = (f"{title} {dataset}: {key} accuracy (%) of the found architecture, mean ± std over runs "
               f"(seeds {seed}..{seed + runs - 1}); {evaluations} fitness evaluations per search")
-    widths = [max(len(str(row[i])) for row in rows + [("method", "evals", "runs", "test acc", "source")])
+    widths = [max(len(str(row[i])) for row in rows + [("method", "evals", "runs", "accuracy", "source")])
               for i in range(5)]
     fmt = "  ".join(f"{{:<{w}}}" if i in (0, 4) else f"{{:>{w}}}" for i, w in enumerate(widths))
-    lines = [header, fmt.format("method", "evals", "runs", "test acc", "source").rstrip()]
+    lines = [header, fmt.format("method", "evals", "runs", "accuracy", "source").rstrip()]
     lines += [fmt.format(*map(str, row)).rstrip() for row in rows]
     unique = outcome.runs.loc[outcome.runs.method == "evolution", "unique_evaluations"].mean()
-    lines.append(f"EA: {unique:.1f} distinct cells scored per run on average (repeats reuse the cached score)")
+    lines.append(f"EA: {unique:.1f} distinct architectures scored per run on average (repeats reuse the cached "
+                 "score)")
+    missing = int(outcome.runs["accuracy"].isna().sum())
+    if missing:
+        lines.append(f"{missing} found architecture(s) have no ground truth ({key}) and are left out of the means")
     return "\n".join(lines)
-

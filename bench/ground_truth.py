@@ -1,5 +1,9 @@
 """NAS-Bench-201 ground truth: trained accuracy, parameters and FLOPs of every cell.
 
+The NB201 backend of :class:`bench.benchmarks.nb201.Nb201Benchmark`, which turns it into the generic
+``GroundTruthTable`` (indexed by architecture string) the bench layer reads; this module keeps the NB201
+index, the official-file reader and the export.
+
 Dong & Yang, "NAS-Bench-201", ICLR 2020. One :class:`GroundTruth` answers for each of the 15,625
 architectures (indexed by their NB201 index) the accuracy on a dataset (``cifar10``, ``cifar100``,
 ``imagenet16``), split (``valid``, ``test``) and schedule (``hp="200"``, the ground truth, or the
@@ -136,26 +140,7 @@ class GroundTruth:
         ``$TORCH_HOME`` (default ``~/.torch``) where ``nas_201_api`` looks for it. ``progress`` shows a
         bar while an official file is converted.
         """
-        if path is not None:
-            return cls._load_path(Path(path), progress)
-        looked = []
-        data = os.environ.get("ZENBENCH_DATA")
-        if data:
-            candidate = Path(data) / CSV_RELATIVE
-            if candidate.is_file():
-                return cls.from_csv(candidate)
-            looked.append(str(candidate))
-        torch_home = _torch_home()
-        for name in OFFICIAL_FILES:
-            candidate = torch_home / name
-            if candidate.is_file():
-                return cls.from_official(candidate, progress=progress)
-        looked.append(str(torch_home / OFFICIAL_FILES[0]))
-        raise GroundTruthError(
-            "no NAS-Bench-201 ground truth found (looked for " + ", ".join(looked) + "): download "
-            f"{OFFICIAL_FILES[0]} (linked from {NB201_HOME}) into {torch_home} ($TORCH_HOME), or set "
-            f"ZENBENCH_DATA to a folder holding {CSV_RELATIVE}, or pass --ground-truth PATH"
-        )
+        return cls._load_path(Path(path) if path is not None else default_source(), progress)
 
     @classmethod
     def _load_path(cls, path: Path, progress: bool) -> GroundTruth:
@@ -330,6 +315,29 @@ class GroundTruth:
             raise GroundTruthError(f"{self.source} has no {column} for NB201 index {int(idx[missing][0])} "
                                    f"({int(missing.sum())} of {idx.size} requested are missing)")
         return values
+
+
+def default_source() -> Path:
+    """Where :meth:`GroundTruth.load` looks without a path: ``$ZENBENCH_DATA/nb201/nb201.csv``, then the
+    official file under ``$TORCH_HOME`` (newest first); a one-line error says what to do when neither exists."""
+    looked = []
+    data = os.environ.get("ZENBENCH_DATA")
+    if data:
+        candidate = Path(data) / CSV_RELATIVE
+        if candidate.is_file():
+            return candidate
+        looked.append(str(candidate))
+    torch_home = _torch_home()
+    for name in OFFICIAL_FILES:
+        candidate = torch_home / name
+        if candidate.is_file():
+            return candidate
+    looked.append(str(torch_home / OFFICIAL_FILES[0]))
+    raise GroundTruthError(
+        "no NAS-Bench-201 ground truth found (looked for " + ", ".join(looked) + "): download "
+        f"{OFFICIAL_FILES[0]} (linked from {NB201_HOME}) into {torch_home} ($TORCH_HOME), or set "
+        f"ZENBENCH_DATA to a folder holding {CSV_RELATIVE}, or pass --ground-truth PATH"
+    )
 
 
 def _dataset(dataset: str) -> str:

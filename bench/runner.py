@@ -1,8 +1,11 @@
 """Scoring runs: every requested proxy on every sampled architecture, each score stored as it exists.
 
-:func:`run_benchmark` is what ``zenbench bench`` calls. The work is resumable and splittable:
+:func:`run_benchmark` is what ``zenbench bench`` calls. It is generic: everything it knows of the
+benchmark (spec strings, networks, ground truth, degenerate architectures) comes through the
+:class:`~bench.benchmarks.base.Benchmark` interface. The work is resumable and splittable:
 
-- the sample is ``GroundTruth.sample(n, seed)`` (seeded; a larger sample extends a smaller one);
+- the sample is ``GroundTruthTable.sample(n, seed)`` of the benchmark's evaluated architectures (seeded; a
+  larger sample extends a smaller one);
 - ``shard=(i, n)`` keeps the architectures at positions ``p`` of the sample with ``p % n == i``, so
   ``n`` processes cover the sample exactly once and their stores merge (``zenbench merge``);
 - before scoring, the store is asked which (architecture, proxy protocol, seed) keys exist; only the
@@ -24,6 +27,7 @@ exclude it from correlations (or rank it last, on request) and the report counts
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import inspect
 import math
 import os
@@ -39,25 +43,21 @@ import torch
 from tqdm.auto import tqdm
 
 import proxies as proxy_registry
+from bench import benchmarks
+from bench.benchmarks.base import Benchmark, GroundTruthTable
 from bench.data import load_batch
-from bench.ground_truth import GroundTruth
 from bench.store import ResultStore, ScoreRow, StoreError, software_versions
-from proxies import Batch, Proxy
-from search.spaces.nb201 import DATASETS, Nb201Factory
+from proxies import Batch, NetworkFactory, Proxy
 
-SPACES: tuple[str, ...] = ("nb201",)
 DEFAULT_IMAGE_BATCH = 64
 """Images loaded for a proxy that declares no batch size of its own (Abdelfattah's harness: 64)."""
-GT_SPLIT, GT_HP = "test", "200"
-"""Ground-truth key recorded with every row: the test split after the 200-epoch schedule (REFERENCE A.0:
-``cifar10`` ori-test of the 50k-trained net, x-test for CIFAR-100 and ImageNet16-120)."""
 NAN_POLICY = "keep-flag-exclude"
 """Non-finite scores are stored (NaN as NULL, ±inf as is) with ``nonfinite=1``, excluded from
 correlations by default and counted in reports."""
 
 
 class RunConfigError(ValueError):
-    """A scoring run asked for something that cannot be done (bad shard, space, dataset, device...)."""
+    """A scoring run asked for something that cannot be done (bad shard, benchmark, dataset, device...)."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class Shard:
         except ValueError:
             raise RunConfigError(f"--shard {text!r}: expected i/n with integers 0 <= i < n, e.g. 3/8") from None
 
-    def select(self, items: Sequence[int]) -> list[int]:
+    def select(self, items: Sequence[Any]) -> list[Any]:
         return list(items[self.index::self.count])
 
     def __str__(self) -> str:
@@ -130,10 +130,56 @@ class RunSummary:
         return (self.score_call_seconds - self.proxy_seconds) / self.n_computed * 1e3
 
 
-def per_arch_batch_seed(seed: int, arch_index: int) -> int:
-    """Seed of an architecture's own batch (``batch_per_arch``): from the run seed and the NB201 index,
-    independent of sample, shard and order."""
-    return int(np.random.SeedSequence([seed, arch_index]).generate_state(1)[0])
+def per_arch_batch_seed(seed: int, arch: str) -> int:
+    """Seed of an architecture's own batch (``batch_per_arch``): from the run seed and the spec string
+    (its SHA-256), independent of sample, shard and order. (zenbench 0.1 seeded NB201 batches from the NB201
+    index; rows keep the seed they were scored with.)"""
+    digest = hashlib.sha256(arch.encode()).digest()
+    words = [int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4)]
+    return int(np.random.SeedSequence([seed, *words]).generate_state(1)[0])
+
+
+def resolve_benchmark(benchmark: str | Benchmark, space: str | None = None) -> tuple[Benchmark, str]:
+    """The benchmark instance and how it is spelled on the command line (its name, or ``module:Class``);
+    ``space`` is the older name of the same argument."""
+    if space is not None:
+        if isinstance(benchmark, str) and benchmark not in ("nb201", space):
+            raise RunConfigError(f"--space {space!r} and --benchmark {benchmark!r} disagree; give one")
+        benchmark = space if isinstance(benchmark, str) else benchmark
+    try:
+        instance = benchmarks.resolve(benchmark)
+    except benchmarks.BenchmarkError as exc:
+        raise RunConfigError(str(exc)) from None
+    if isinstance(benchmark, str):
+        return instance, benchmark
+    cls = type(instance)
+    try:
+        registered = benchmarks.get_class(instance.name) is cls
+    except benchmarks.BenchmarkError:
+        registered = False
+    return instance, instance.name if registered else f"{cls.__module__}:{cls.__qualname__}"
+
+
+def make_factory(benchmark: Benchmark, arch: Any, dataset: str, network: str = "default") -> NetworkFactory:
+    """``benchmark.factory(arch, dataset)``, with ``network=`` only when it is not the default (a benchmark
+    with a single network need not take the argument)."""
+    if network == "default":
+        return benchmark.factory(arch, dataset)
+    return benchmark.factory(arch, dataset, network=network)
+
+
+def check_run(benchmark: Benchmark, dataset: str | None, network: str) -> str:
+    """The dataset to use (default: the benchmark's first); a dataset or network the benchmark lacks is
+    a :class:`RunConfigError` naming the choices."""
+    dataset = dataset or benchmark.datasets[0]
+    if dataset not in benchmark.datasets:
+        raise RunConfigError(f"unknown dataset {dataset!r} for {benchmark.title}; expected one of "
+                             f"{', '.join(benchmark.datasets)}")
+    networks = tuple(getattr(benchmark, "networks", ("default",)))
+    if network not in networks:
+        raise RunConfigError(f"unknown network {network!r} for {benchmark.title}; expected one of "
+                             f"{', '.join(networks)}")
+    return dataset
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -196,16 +242,18 @@ def _spec_name(spec: str | Proxy) -> str:
     return spec.name if registered else _class_spec(spec)
 
 
-def command_line(*, store: str | os.PathLike, proxies: Sequence[str | Proxy], space: str, dataset: str,
+def command_line(*, store: str | os.PathLike, proxies: Sequence[str | Proxy], benchmark: str, dataset: str,
                  sample: int | None, seed: int, batch_size: int | None, device: str | torch.device | None,
                  batch_per_arch: bool, ground_truth: str | os.PathLike | None, data_source: str,
-                 data_root: str | os.PathLike | None, shard: Shard) -> str:
+                 data_root: str | os.PathLike | None, shard: Shard, network: str = "default") -> str:
     """The ``zenbench bench`` command that repeats a run (recorded in the store's run table). Proxies
     passed as instances with non-default options cannot be spelled on the command line; the run table's
     config holds their options."""
-    words = ["zenbench", "bench", "--space", space, "--dataset", dataset,
+    words = ["zenbench", "bench", "--benchmark", benchmark, "--dataset", dataset,
              "--proxies", ",".join(_spec_name(p) for p in proxies),
              "--sample", "all" if sample is None else str(sample), "--seed", str(seed)]
+    if network != "default":
+        words += ["--network", network]
     if batch_size is not None:
         words += ["--batch-size", str(batch_size)]
     if device is not None:
@@ -233,112 +281,123 @@ def run_benchmark(
     store: str | os.PathLike,
     proxies: Sequence[str | Proxy],
     *,
-    space: str = "nb201",
-    dataset: str = "cifar10",
+    benchmark: str | Benchmark = "nb201",
+    space: str | None = None,
+    network: str = "default",
+    dataset: str | None = None,
     sample: int | None = None,
     seed: int = 0,
     batch_size: int | None = None,
     device: str | torch.device | None = None,
     batch_per_arch: bool = False,
-    ground_truth: str | os.PathLike | GroundTruth | None = None,
+    ground_truth: str | os.PathLike | GroundTruthTable | Any = None,
     data_source: str = "auto",
     data_root: str | os.PathLike | None = None,
     shard: Shard | str = Shard(),
     progress: bool = True,
 ) -> RunSummary:
-    """Score ``proxies`` on the seeded sample of ``space`` for ``dataset``, storing each score in ``store``.
+    """Score ``proxies`` on the seeded sample of ``benchmark`` for ``dataset``, storing each score in ``store``.
 
-    Parameters (defaults in brackets): ``sample`` architectures [None: all evaluated], drawn with ``seed``
-    [0], which is also every proxy's seed and the shared batch's seed; ``batch_size`` [None: each proxy's
-    own] overrides the ``batch_size`` option of proxies that have one; ``device`` [None: CUDA if available];
-    ``batch_per_arch`` [False]: one batch per architecture instead of one shared batch; ``ground_truth``
-    [None: ``GroundTruth.load()`` lookup] a path or a loaded table; ``data_source`` ["auto"] and
-    ``data_root`` [None: $ZENBENCH_DATA] are passed to ``bench.data.load_batch``; ``shard`` ["0/1"];
-    ``progress`` [True]: a tqdm bar.
+    Parameters (defaults in brackets): ``benchmark`` ["nb201"] a registered name, ``module:Class`` spec or
+    instance (``space``: its older name); ``network`` ["default"] one of the benchmark's ``networks``;
+    ``dataset`` [None: the benchmark's first]; ``sample`` architectures [None: all evaluated], drawn with
+    ``seed`` [0], which is also every proxy's seed and the shared batch's seed; ``batch_size`` [None: each
+    proxy's own] overrides the ``batch_size`` option of proxies that have one; ``device`` [None: CUDA if
+    available]; ``batch_per_arch`` [False]: one batch per architecture instead of one shared batch;
+    ``ground_truth`` [None: the benchmark's own lookup] a source the benchmark reads (a path) or a loaded
+    :class:`GroundTruthTable`; ``data_source`` ["auto"] and ``data_root`` [None: $ZENBENCH_DATA] are passed
+    to ``bench.data.load_batch``; ``shard`` ["0/1"]; ``progress`` [True]: a tqdm bar. Every row records
+    the benchmark, the network, the ground-truth column compared with (the benchmark's default key of the
+    dataset) and the proxy's population rule.
 
     Ctrl-C stops cleanly: the rows stored so far stay, the run is recorded as ``interrupted`` and the
     summary says so.
     """
-    if space not in SPACES:
-        raise RunConfigError(f"unknown search space {space!r}; expected one of {', '.join(SPACES)}")
-    if dataset not in DATASETS:
-        raise RunConfigError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    bench_obj, bench_name = resolve_benchmark(benchmark, space)
+    dataset = check_run(bench_obj, dataset, network)
     shard = Shard.parse(shard) if isinstance(shard, str) else shard
     torch_device = resolve_device(device)
     proxy_list = resolve_proxies(proxies, batch_size)
-    gt = ground_truth if isinstance(ground_truth, GroundTruth) else GroundTruth.load(ground_truth, progress=progress)
-    gt_key = gt.column(dataset, GT_SPLIT, GT_HP)
-    indices = shard.select(gt.sample(sample, seed))
+    gt = ground_truth if isinstance(ground_truth, GroundTruthTable) else bench_obj.ground_truth(ground_truth)
+    gt_key = gt.key(dataset)
+    specs = shard.select(gt.sample(sample, seed))
     image_proxies = [p for p in proxy_list if p.needs != "nothing"]
     image_batch = max((p.batch_size or batch_size or DEFAULT_IMAGE_BATCH for p in image_proxies), default=0)
     batch_mode = "per-arch" if batch_per_arch else "shared"
     zenbench_version, torch_version = software_versions()
-    gt_source = ground_truth if not isinstance(ground_truth, GroundTruth) else None
-    command = command_line(store=store, proxies=proxies, space=space, dataset=dataset, sample=sample, seed=seed,
-                           batch_size=batch_size, device=device, batch_per_arch=batch_per_arch,
-                           ground_truth=gt_source, data_source=data_source, data_root=data_root, shard=shard)
+    gt_source = ground_truth if isinstance(ground_truth, (str, os.PathLike)) else None
+    command = command_line(store=store, proxies=proxies, benchmark=bench_name, dataset=dataset, sample=sample,
+                           seed=seed, batch_size=batch_size, device=device, batch_per_arch=batch_per_arch,
+                           ground_truth=gt_source, data_source=data_source, data_root=data_root, shard=shard,
+                           network=network)
+    rules = [p.population_rule() for p in proxy_list]
     config: dict[str, Any] = {
-        "space": space, "dataset": dataset, "sample": sample, "seed": seed, "shard": str(shard),
-        "n_archs": len(indices), "batch_size": batch_size, "image_batch": image_batch, "batch_mode": batch_mode,
-        "data_source": data_source, "data_root": None if data_root is None else str(data_root),
+        "benchmark": bench_name, "network": network, "dataset": dataset, "sample": sample, "seed": seed,
+        "shard": str(shard), "n_archs": len(specs), "batch_size": batch_size, "image_batch": image_batch,
+        "batch_mode": batch_mode, "data_source": data_source,
+        "data_root": None if data_root is None else str(data_root),
         "device": str(torch_device), "ground_truth": gt.source, "gt_key": gt_key, "nan_policy": NAN_POLICY,
         "proxies": [{**p.describe(), "option_hash": p.option_hash(), "class": _class_spec(p),
-                     "reference": inspect.getdoc(type(p)) or ""} for p in proxy_list],
+                     "population_rule": None if r is None else r.to_dict(),
+                     "reference": inspect.getdoc(type(p)) or ""} for p, r in zip(proxy_list, rules, strict=True)],
     }
     if torch_device.type == "cuda":
         config["device_name"] = torch.cuda.get_device_name(torch_device)
 
     with ResultStore(store) as results:
         hashes = [p.option_hash() for p in proxy_list]
+        protocol = (bench_name, network, dataset)
         for proxy, option_hash in zip(proxy_list, hashes, strict=True):
-            stored = results.protocols(space, dataset, proxy.name, option_hash, seed)
+            stored = results.protocols(*protocol, proxy.name, option_hash, seed)
             if stored - {(batch_mode, data_source)}:
                 raise StoreError(
                     f"{results.path} already holds {proxy.name} (options {option_hash}, seed {seed}) scored with "
                     f"batch mode/data {sorted(stored)}, not {batch_mode}/{data_source}; use another store or seed")
-        done = [results.done(space, dataset, p.name, h, seed) for p, h in zip(proxy_list, hashes, strict=True)]
-        todo = [(i, [k for k in range(len(proxy_list)) if i not in done[k]]) for i in indices]
-        todo = [(i, ks) for i, ks in todo if ks]
-        n_tasks = len(indices) * len(proxy_list)
+        done = [results.done(*protocol, p.name, h, seed) for p, h in zip(proxy_list, hashes, strict=True)]
+        todo = [(a, [k for k in range(len(proxy_list)) if a not in done[k]]) for a in specs]
+        todo = [(a, ks) for a, ks in todo if ks]
+        n_tasks = len(specs) * len(proxy_list)
         n_todo = sum(len(ks) for _, ks in todo)
         run = results.begin_run(command, config, config.get("device_name", str(torch_device)))
         shared_batch = None
         if image_proxies and not batch_per_arch and todo:
             shared_batch = _on_device(load_batch(dataset, image_batch, seed, source=data_source, root=data_root),
                                       torch_device)
-        fixed = dict(space=space, dataset=dataset, seed=seed, device=str(torch_device), batch_mode=batch_mode,
-                     data_source=data_source, gt_key=gt_key, nan_policy=NAN_POLICY,
+        fixed = dict(benchmark=bench_name, network=network, dataset=dataset, seed=seed, device=str(torch_device),
+                     batch_mode=batch_mode, data_source=data_source, gt_key=gt_key, nan_policy=NAN_POLICY,
                      zenbench_version=zenbench_version, torch_version=torch_version, run_id=run.run_id)
         per_proxy = [dict(proxy=p.name, option_hash=h, proxy_class=_class_spec(p), options=p.options(),
                           input_kind=p.input_kind, higher_is_better=bool(p.higher_is_better),
+                          population_rule=None if r is None else r.to_dict(),
                           batch_size=(p.batch_size or image_batch) if p.needs != "nothing" else None)
-                     for p, h in zip(proxy_list, hashes, strict=True)]
+                     for p, h, r in zip(proxy_list, hashes, rules, strict=True)]
         n_computed = n_nonfinite = n_archs_scored = 0
         proxy_seconds = score_call_seconds = 0.0
         status, interrupted = "failed", False
-        bar = tqdm(total=len(todo), unit="arch", desc=f"{dataset} {shard}", disable=not progress, smoothing=0.05)
+        bar = tqdm(total=len(todo), unit="arch", desc=f"{bench_name} {dataset} {shard}", disable=not progress,
+                   smoothing=0.05)
         loop_start = time.perf_counter()
         try:
-            for arch_index, proxy_positions in todo:
-                arch = gt.arch(arch_index)
-                factory = Nb201Factory(arch, dataset)
+            for spec, proxy_positions in todo:
+                arch = bench_obj.parse(spec)
+                factory = make_factory(bench_obj, arch, dataset, network)
                 batch, batch_seed = shared_batch, seed
                 if batch_per_arch and any(proxy_list[k].needs != "nothing" for k in proxy_positions):
-                    batch_seed = per_arch_batch_seed(seed, arch_index)
+                    batch_seed = per_arch_batch_seed(seed, spec)
                     batch = _on_device(load_batch(dataset, image_batch, batch_seed, source=data_source,
                                                   root=data_root), torch_device)
+                degenerate = bool(bench_obj.is_degenerate(arch))
                 for k in proxy_positions:
                     proxy = proxy_list[k]
                     uses_batch = proxy.needs != "nothing"
                     call_start = time.perf_counter()
                     result = proxy.score(factory, batch if uses_batch else None, torch_device, seed)
                     score_call_seconds += time.perf_counter() - call_start
-                    row = ScoreRow(arch_index=arch_index, arch=arch.to_string(), value=result.value,
-                                   components=result.components, seconds=result.seconds,
-                                   peak_memory_mb=result.peak_memory_mb,
+                    row = ScoreRow(arch=spec, value=result.value, components=result.components,
+                                   seconds=result.seconds, peak_memory_mb=result.peak_memory_mb,
                                    batch_source=batch.source if uses_batch and batch is not None else "none",
                                    batch_seed=batch_seed if uses_batch else None,
-                                   disconnected=not arch.is_connected, **fixed, **per_proxy[k])
+                                   disconnected=degenerate, **fixed, **per_proxy[k])
                     results.add(row)
                     n_computed += 1
                     n_nonfinite += row.nonfinite
@@ -352,5 +411,5 @@ def run_benchmark(
             loop_seconds = time.perf_counter() - loop_start
             bar.close()
             results.finish_run(run.run_id, status, n_computed)
-    return RunSummary(run.run_id, Path(store), command, len(indices), n_tasks, n_tasks - n_todo, n_computed,
+    return RunSummary(run.run_id, Path(store), command, len(specs), n_tasks, n_tasks - n_todo, n_computed,
                       n_nonfinite, loop_seconds, proxy_seconds, score_call_seconds, n_archs_scored, interrupted)

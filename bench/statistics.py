@@ -23,7 +23,9 @@ Metric set after NASLib's ``compute_scores`` (REFERENCE D.2), with the suite's o
 All correlations are signed, computed on the *oriented* score (the value, negated where the proxy
 declares ``higher_is_better = False``); never |ρ| (REFERENCE E.2). Non-finite scores are excluded from
 every figure and counted (the NaN policy recorded with each run). Population-level combinations such as
-TE-NAS's rank sum are applied here, from the stored components, by ``proxy.combine_population``.
+TE-NAS's rank sum are declared by the proxy as data (a ``proxies.base.PopulationRule``, stored with every
+row as ``population_rule``) and applied here to the stored components (:func:`apply_population_rule`):
+this module never imports proxy code.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-import proxies
+from bench.benchmarks.base import GroundTruthTable
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
@@ -342,29 +344,30 @@ def paired_bootstrap(score_a: np.ndarray, score_b: np.ndarray, truth: np.ndarray
 # ----------------------------------------------------------------------------- noise ceiling
 
 
-NOISE_CEILING_DATASET = "cifar10"
-"""The dataset whose per-run accuracies are published (``nb201_cifar10_trials.csv``)."""
 NOISE_CEILING_MEASURES = {
     "trial0_vs_trial1": "τ-b between the first and second training run (archs with ≥ 2 runs)",
     "trial0_vs_mean_of_others": "τ-b between the first run and the mean of the other runs (archs with ≥ 2 runs)",
 }
 
 
-def noise_ceiling(trials: pd.DataFrame, indices: Sequence[int] | None = None, *,
+def noise_ceiling(trials: pd.DataFrame, archs: Sequence[Any] | None = None, *,
                   accuracy_column: str | None = None, n_resamples: int = DEFAULT_RESAMPLES,
                   confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> pd.DataFrame:
     """How well one training run of the ground truth ranks another: the best a proxy could hope for.
 
-    ``trials`` has columns ``index``, ``trial`` and one accuracy column (NB201 v1.1 per-run CIFAR-10
-    test accuracy). Over the architectures of ``indices`` (all when None) that have at least two runs,
-    two measures (see :data:`NOISE_CEILING_MEASURES`), each a τ-b and Spearman ρ with bootstrap
-    intervals. The first is the ceiling for ranking *single-run* accuracies; the benchmark compares with
-    the mean over runs, which is less noisy, so the second (one run against the others' mean) is the
+    ``trials`` has an architecture column (``arch``, as ``GroundTruthTable.trials``, or ``index``), a
+    ``trial`` column and one accuracy column (``accuracy``, else the first other numeric column; an
+    optional ``key`` column is ignored). Over the architectures of ``archs`` (all when None) that have at
+    least two runs, two measures (see :data:`NOISE_CEILING_MEASURES`), each a τ-b and Spearman ρ with
+    bootstrap intervals. The first is the ceiling for ranking *single-run* accuracies; benchmarks compare
+    with the mean over runs, which is less noisy, so the second (one run against the others' mean) is the
     closer, still conservative, bound. Runs are ordered by their ``trial`` number.
     """
-    column = accuracy_column or next(c for c in trials.columns if c not in ("index", "trial"))
-    table = trials if indices is None else trials[trials["index"].isin(np.asarray(indices))]
-    wide = table.pivot_table(index="index", columns="trial", values=column, aggfunc="first").sort_index(axis=1)
+    who = "arch" if "arch" in trials.columns else "index"
+    column = accuracy_column or ("accuracy" if "accuracy" in trials.columns else
+                                 next(c for c in trials.columns if c not in (who, "trial", "key")))
+    table = trials if archs is None else trials[trials[who].isin(list(archs))]
+    wide = table.pivot_table(index=who, columns="trial", values=column, aggfunc="first").sort_index(axis=1)
     wide = wide[wide.notna().sum(axis=1) >= 2]
     runs = wide.to_numpy(float)
     rows_at = np.arange(len(runs))
@@ -389,7 +392,7 @@ def noise_ceiling(trials: pd.DataFrame, indices: Sequence[int] | None = None, *,
 # ----------------------------------------------------------------------------- stored scores
 
 
-VARIANT_KEY: tuple[str, ...] = ("space", "dataset", "proxy", "option_hash", "seed")
+VARIANT_KEY: tuple[str, ...] = ("benchmark", "network", "dataset", "proxy", "option_hash", "seed")
 """Rows sharing these columns are one proxy protocol scored on a set of architectures."""
 
 
@@ -397,12 +400,13 @@ VARIANT_KEY: tuple[str, ...] = ("space", "dataset", "proxy", "option_hash", "see
 class Evaluation:
     """Everything the report shows, as plain tables.
 
-    ``table``: one row per (dataset, proxy variant): each metric with ``_low``/``_high`` interval
-    columns, ``n`` (finite scores used), ``n_nonfinite``, ``n_disconnected``, median seconds and peak
-    memory per architecture, the GT key. ``paired``: τ difference and P(A better) for every ordered pair
-    of variants of a dataset, on the architectures both scored finitely. ``noise_ceiling``: see
-    :func:`noise_ceiling` (datasets with per-run ground truth only). ``points``: per architecture the
-    oriented score and accuracy used (for plots). ``notes``: anything a reader must know.
+    ``table``: one row per (benchmark, network, dataset, proxy variant): each metric with ``_low``/``_high``
+    interval columns, ``n`` (finite scores used), ``n_nonfinite``, ``n_disconnected`` (degenerate
+    architectures), median seconds and peak memory per architecture, the GT key. ``paired``: τ difference
+    and P(A better) for every ordered pair of variants of a dataset, on the architectures both scored
+    finitely. ``noise_ceiling``: see :func:`noise_ceiling` (ground-truth keys with per-trial results only).
+    ``points``: per architecture (spec string ``arch``) the oriented score and accuracy used (for plots).
+    ``notes``: anything a reader must know.
     """
 
     table: pd.DataFrame
@@ -418,36 +422,89 @@ class Evaluation:
 
 def variant_labels(rows: pd.DataFrame) -> pd.Series:
     """Readable name per row's variant: the proxy name, plus the option hash where one dataset holds
-    several protocols of a proxy, plus the seed where it holds several seeds."""
+    several protocols of a proxy, plus the seed where it holds several seeds, plus the network where it
+    holds several networks."""
     labels = rows["proxy"].astype(str).copy()
     for _, group in rows.groupby(["dataset", "proxy"], sort=False):
         if group["option_hash"].nunique() > 1:
             labels.loc[group.index] += "@" + group["option_hash"].astype(str).str[:6]
         if group["seed"].nunique() > 1:
             labels.loc[group.index] += " seed " + group["seed"].astype(str)
+        if "network" in group and group["network"].nunique() > 1:
+            labels.loc[group.index] += " [" + group["network"].astype(str) + "]"
     return labels
 
 
-def population_scores(rows: pd.DataFrame) -> tuple[np.ndarray, str | None]:
-    """The stored values of one variant after the proxy's population-level combination.
+# ----------------------------------------------------------------------------- population rules
 
-    Calls ``proxy.combine_population(values, components)`` on the proxy class recorded with the rows
-    (``proxy_class``, ``options``). Returns the combined values and a note when the class could not be
-    loaded (the raw values are used then)."""
+
+POPULATION_RULES = {
+    "rank_sum": "Σ over components of rank (1..N ascending, ties averaged): TE-NAS",
+    "log_rank_sum": "Σ over components of log(rank / N) (ranks 1..N ascending, ties averaged): AZ-NAS",
+}
+"""Population-level combinations statistics applies (``PopulationRule.rule``)."""
+
+
+def round_significant(values: np.ndarray, digits: int) -> np.ndarray:
+    """``values`` rounded to ``digits`` significant digits (zero and non-finite values unchanged)."""
+    out = np.asarray(values, dtype=float).copy()
+    finite = np.isfinite(out) & (out != 0)
+    magnitude = np.floor(np.log10(np.abs(out[finite])))
+    scale = 10.0 ** (digits - 1 - magnitude)
+    out[finite] = np.round(out[finite] * scale) / scale
+    return out
+
+
+def apply_population_rule(rule: dict[str, Any], components: dict[str, np.ndarray]) -> np.ndarray:
+    """The population score of a stored rule (``PopulationRule.to_dict()``) over the stored components
+    (one array per component name, one entry per architecture, each oriented higher-is-better).
+
+    Each component is rounded to ``precision`` significant digits when given, then ranked 1..N ascending
+    (``scipy.stats.rankdata``, ties averaged) over the N architectures whose every component is not NaN;
+    ``rank_sum`` adds the ranks, ``log_rank_sum`` adds log(rank / N). An architecture with a NaN component
+    gets NaN (left out of the ranking); −inf ranks last, +inf first.
+    """
+    name = rule.get("rule")
+    if name not in POPULATION_RULES:
+        raise ValueError(f"unknown population rule {name!r}; expected one of {', '.join(POPULATION_RULES)}")
+    names = list(rule.get("components") or [])
+    missing = [c for c in names if c not in components]
+    if not names or missing:
+        raise ValueError(f"population rule {name} needs component(s) {', '.join(missing or ['(none named)'])}")
+    columns = [np.asarray(components[c], dtype=float) for c in names]
+    if any(c.ndim != 1 or c.shape != columns[0].shape for c in columns):
+        raise ValueError(f"population rule {name}: components must be 1-D arrays of one length, got shapes "
+                         f"{[c.shape for c in columns]}")
+    precision = rule.get("precision")
+    if precision is not None:
+        columns = [round_significant(c, int(precision)) for c in columns]
+    valid = ~np.any([np.isnan(c) for c in columns], axis=0)
+    out = np.full(columns[0].shape, np.nan)
+    n = int(valid.sum())
+    if n:
+        ranks = [stats.rankdata(c[valid]) for c in columns]
+        out[valid] = sum(ranks) if name == "rank_sum" else sum(np.log(r / n) for r in ranks)
+    return out
+
+
+def population_scores(rows: pd.DataFrame) -> tuple[np.ndarray, str | None]:
+    """The stored values of one variant after the population-level combination stored with its rows
+    (``population_rule``: a rule dict or None). Returns the scores and a note when the rule could not be
+    applied (components missing: the raw values are used then)."""
     values = rows["value"].to_numpy(float)
-    first = rows.iloc[0]
-    spec = first.get("proxy_class") or first["proxy"]
-    try:
-        proxy = proxies.get(spec, **(first.get("options") or {}))
-    except (KeyError, ValueError, TypeError) as exc:
-        return values, (f"{first['proxy']}: population combination not applied, proxy class {spec!r} "
-                        f"not loadable ({exc})")
-    names = sorted({k for comp in rows["components"] for k in (comp or {})})
+    rules = [r for r in rows.get("population_rule", pd.Series([None] * len(rows))) if r]
+    if not rules:
+        return values, None
+    rule = rules[0]
+    if any(r != rule for r in rules) or len(rules) != len(rows):
+        return values, f"{rows.iloc[0]['proxy']}: rows disagree on the population rule; raw values used"
+    present = {k for c in rows["components"] for k in (c or {})}
+    names = [k for k in rule.get("components") or [] if k in present]  # a row without one of them gets NaN
     components = {k: np.array([(c or {}).get(k, math.nan) for c in rows["components"]], float) for k in names}
-    combined = np.asarray(proxy.combine_population(values, components), dtype=float)
-    if combined.shape != values.shape:
-        raise ValueError(f"{spec}.combine_population returned shape {combined.shape}, expected {values.shape}")
-    return combined, None
+    try:
+        return apply_population_rule(rule, components), None
+    except ValueError as exc:
+        return values, f"{rows.iloc[0]['proxy']}: population rule not applied ({exc})"
 
 
 NAN_POLICIES = {
@@ -456,21 +513,26 @@ NAN_POLICIES = {
 }
 
 
-def evaluate(rows: pd.DataFrame, ground_truth: pd.DataFrame, *, trials: pd.DataFrame | None = None,
-             nan_policy: str = "exclude", n_resamples: int = DEFAULT_RESAMPLES,
+def evaluate(rows: pd.DataFrame, ground_truth: GroundTruthTable | pd.DataFrame, *,
+             trials: pd.DataFrame | None = None, nan_policy: str = "exclude", n_resamples: int = DEFAULT_RESAMPLES,
              confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> Evaluation:
     """Rank metrics of every stored proxy variant against ground truth.
 
-    ``rows``: stored scores (:meth:`bench.store.ResultStore.scores`). ``ground_truth``: a table indexed by
-    NB201 index with one column per GT key (``GroundTruth.table``); each row is compared with the column
-    its run recorded (``gt_key``). Each variant is combined at population level, oriented by its recorded
-    direction, stripped of non-finite scores (counted), then measured with bootstrap intervals.
-    ``trials``: per-run CIFAR-10 accuracies (``GroundTruth.trials()``); when given, the CIFAR-10 noise
-    ceiling is computed over the CIFAR-10 architectures in the store. ``nan_policy`` ("exclude"): see
-    :data:`NAN_POLICIES`.
+    ``rows``: stored scores (:meth:`bench.store.ResultStore.scores`). ``ground_truth``: a
+    :class:`~bench.benchmarks.base.GroundTruthTable` or its table, indexed by spec string with one column
+    per GT key; each row is joined on its spec (``arch``) and compared with the column its run recorded
+    (``gt_key``). Rows are taken in the table's order (the benchmark's enumeration: NB201 index order),
+    unknown specs last. Each variant is combined at population level (its stored rule), oriented by its
+    recorded direction, stripped of non-finite scores (counted), then measured with bootstrap intervals.
+    ``trials``: per-run accuracies (columns ``arch, trial, accuracy, key``; default: the table's
+    ``trials``); for every GT key they hold trials of, the noise ceiling over the architectures scored
+    with that key. ``nan_policy`` ("exclude"): see :data:`NAN_POLICIES`.
     """
     if nan_policy not in NAN_POLICIES:
         raise ValueError(f"unknown NaN policy {nan_policy!r}; expected one of {', '.join(NAN_POLICIES)}")
+    if isinstance(ground_truth, GroundTruthTable):
+        trials = ground_truth.trials if trials is None else trials
+        ground_truth = ground_truth.table
     notes: list[str] = []
     empty = pd.DataFrame()
     if rows.empty:
@@ -480,9 +542,11 @@ def evaluate(rows: pd.DataFrame, ground_truth: pd.DataFrame, *, trials: pd.DataF
     if missing:
         raise ValueError(f"ground truth has no column(s) {missing} recorded in the store; "
                          f"columns: {', '.join(map(str, ground_truth.columns))}")
-    rows = rows.assign(label=variant_labels(rows)).sort_values(["arch_index"], kind="stable")
+    position = ground_truth.index.get_indexer(rows["arch"])
+    rows = rows.assign(label=variant_labels(rows), _order=np.where(position < 0, len(ground_truth), position))
+    rows = rows.sort_values(["_order", "arch"], kind="stable").drop(columns="_order")
     table_rows, points, tau_draws = [], [], {}
-    for _, group in rows.groupby(list(VARIANT_KEY), sort=True):
+    for _, group in rows.groupby([k for k in VARIANT_KEY if k in rows], sort=True):
         combined, note = population_scores(group)
         if note:
             notes.append(note)
@@ -494,7 +558,7 @@ def evaluate(rows: pd.DataFrame, ground_truth: pd.DataFrame, *, trials: pd.DataF
             oriented = rank_nonfinite_last(oriented)
         use = np.isfinite(oriented) & known
         first = group.iloc[0]
-        record: dict[str, Any] = {k: first[k] for k in VARIANT_KEY}
+        record: dict[str, Any] = {k: first[k] for k in VARIANT_KEY if k in group}
         record.update(label=first["label"], proxy_class=first["proxy_class"],
                       higher_is_better=bool(first["higher_is_better"]),
                       gt_key=",".join(sorted(group["gt_key"].unique())), n=int(use.sum()),
@@ -506,7 +570,7 @@ def evaluate(rows: pd.DataFrame, ground_truth: pd.DataFrame, *, trials: pd.DataF
                                                                    equal_nan=True))
         if use.sum() >= 2:
             estimates, draws = _metrics_and_draws(oriented[use], truth[use], n_resamples, confidence, seed)
-            tau_draws[(first["dataset"], first["label"])] = (group["arch_index"].to_numpy()[use], draws["kendall_tau"])
+            tau_draws[(first["dataset"], first["label"])] = (group["arch"].to_numpy()[use], draws["kendall_tau"])
             for metric, est in estimates.items():
                 record.update({metric: est.value, f"{metric}_low": est.low, f"{metric}_high": est.high})
         else:
@@ -516,17 +580,25 @@ def evaluate(rows: pd.DataFrame, ground_truth: pd.DataFrame, *, trials: pd.DataF
                          f"ground truth were left out")
         table_rows.append(record)
         points.append(pd.DataFrame({"dataset": first["dataset"], "label": first["label"],
-                                    "arch_index": group["arch_index"].to_numpy(), "oriented_score": oriented,
+                                    "arch": group["arch"].to_numpy(), "oriented_score": oriented,
                                     "value": combined, "accuracy": truth,
                                     "disconnected": group["disconnected"].to_numpy(bool)}))
     point_table = pd.concat(points, ignore_index=True)
-    paired = _paired_table(point_table, tau_draws, n_resamples=n_resamples, confidence=confidence, seed=seed)
-    ceiling = empty
-    cifar10 = rows.loc[rows["dataset"] == NOISE_CEILING_DATASET, "arch_index"].unique()
-    if trials is not None and len(cifar10):
-        ceiling = noise_ceiling(trials, cifar10, n_resamples=n_resamples, confidence=confidence, seed=seed)
-        ceiling.insert(0, "dataset", NOISE_CEILING_DATASET)
-    return Evaluation(pd.DataFrame(table_rows), paired, ceiling, point_table, notes, nan_policy, n_resamples,
+    order = {arch: i for i, arch in enumerate(dict.fromkeys(rows["arch"]))}
+    paired = _paired_table(point_table, tau_draws, order, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    ceilings = []
+    if trials is not None and len(trials):
+        keys = trials["key"].unique() if "key" in trials else [None]
+        for key in keys:
+            scored = rows if key is None else rows[rows["gt_key"] == key]
+            for dataset, archs in scored.groupby("dataset", sort=True)["arch"]:
+                ceiling = noise_ceiling(trials if key is None else trials[trials["key"] == key], archs.unique(),
+                                        n_resamples=n_resamples, confidence=confidence, seed=seed)
+                ceiling.insert(0, "gt_key", key if key is not None else ",".join(sorted(scored["gt_key"].unique())))
+                ceiling.insert(0, "dataset", dataset)
+                ceilings.append(ceiling)
+    ceiling_table = pd.concat(ceilings, ignore_index=True) if ceilings else empty
+    return Evaluation(pd.DataFrame(table_rows), paired, ceiling_table, point_table, notes, nan_policy, n_resamples,
                       confidence, seed)
 
 
@@ -534,27 +606,28 @@ def _accuracies(ground_truth: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
     """Each row's accuracy from the GT column its run recorded (NaN where the table lacks the arch)."""
     truth = np.full(len(rows), math.nan)
     for key, positions in rows.reset_index(drop=True).groupby("gt_key").groups.items():
-        truth[positions] = ground_truth[key].reindex(rows["arch_index"].to_numpy()[positions]).to_numpy(float)
+        truth[positions] = ground_truth[key].reindex(rows["arch"].to_numpy()[positions]).to_numpy(float)
     return truth
 
 
-def _paired_table(points: pd.DataFrame, known_draws: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], *,
-                  n_resamples: int, confidence: float, seed: int) -> pd.DataFrame:
+def _paired_table(points: pd.DataFrame, known_draws: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]],
+                  order: dict[str, int], *, n_resamples: int, confidence: float, seed: int) -> pd.DataFrame:
     """τ_A − τ_B for every ordered pair of variants of a dataset, on their common finite architectures.
 
     The τ bootstrap of each variant is taken once per dataset on the architectures *every* variant of
     that dataset scored finitely, so all pairs share one set of resamples; where that set is the
     variant's own (no NaN anywhere), its main-table draws are reused (``known_draws``: per (dataset,
-    label) the sorted arch indices and τ draws)."""
+    label) the architectures in evaluation order and τ draws; ``order``: each spec's evaluation position)."""
     rows = []
     for dataset, group in points.groupby("dataset", sort=True):
         usable = group[np.isfinite(group["oriented_score"]) & np.isfinite(group["accuracy"])]
-        wide = usable.pivot_table(index="arch_index", columns="label", values="oriented_score", aggfunc="first")
+        wide = usable.pivot_table(index="arch", columns="label", values="oriented_score", aggfunc="first")
+        wide = wide.iloc[np.argsort([order[a] for a in wide.index], kind="stable")]
         labels = list(wide.columns)
         wide = wide.dropna()
         if len(labels) < 2 or len(wide) < 2:
             continue
-        truth = usable.drop_duplicates("arch_index").set_index("arch_index").loc[wide.index, "accuracy"].to_numpy()
+        truth = usable.drop_duplicates("arch").set_index("arch").loc[wide.index, "accuracy"].to_numpy()
         draws = {}
         for lab in labels:
             arch_set, known = known_draws.get((dataset, lab), (None, None))

@@ -1,16 +1,24 @@
 """The results store: every proxy score with its protocol, in one SQLite file.
 
-One row per (space, architecture, dataset, proxy, option hash, seed), a UNIQUE key, inserted the moment
-the score exists and committed at once (``INSERT OR IGNORE``), so a run killed at any instant keeps every
-row it wrote and a rerun of the same command adds exactly the missing ones. The file is in WAL mode with
-``synchronous=NORMAL``: a commit survives the death of the process (``kill -9``); an operating-system
-crash or power loss may lose the last commits but never corrupts the file. Several processes may write
-one store at once (``busy_timeout``), though the intended parallel layout is one store per shard, merged
-with :func:`merge_stores`.
+One row per (benchmark, network, architecture, dataset, proxy, option hash, seed), a UNIQUE key, where the
+architecture is the benchmark's spec string (text) and ``network`` the benchmark's network option. Each
+row is inserted the moment the score exists and committed at once (``INSERT OR IGNORE``), so a run killed
+at any instant keeps every row it wrote and a rerun of the same command adds exactly the missing ones.
+The file is in WAL mode with ``synchronous=NORMAL``: a commit survives the death of the process
+(``kill -9``); an operating-system crash or power loss may lose the last commits but never corrupts the
+file. Several processes may write one store at once (``busy_timeout``), though the intended parallel
+layout is one store per shard, merged with :func:`merge_stores`.
 
-Each row carries its protocol (proxy class and options, input kind, batch source and mode, device,
-versions, ground-truth key, NaN policy), so any two numbers can be told apart. NaN is stored as SQL NULL
-with ``nonfinite = 1``; ±inf are stored as they are (and flagged).
+Each row carries its protocol (benchmark and network, proxy class and options, the proxy's population
+rule as data, input kind, batch source and mode, device, versions, ground-truth key, NaN policy), so any
+two numbers can be told apart. NaN is stored as SQL NULL with ``nonfinite = 1``; ±inf are stored as they
+are (and flagged).
+
+Schema :data:`SCHEMA_VERSION` = 2. A store written by zenbench 0.1 (schema 1: NB201 only, keyed by
+``space`` and the integer ``arch_index``) is converted in place when it is opened, in one transaction:
+``space`` becomes ``benchmark``, the key uses the stored architecture string, ``network`` is
+``default`` and TE-NAS rows get the rank-sum rule its ``combine_population`` applied then (the only
+population combination 0.1 had). Older releases refuse a converted store.
 """
 
 from __future__ import annotations
@@ -30,8 +38,8 @@ from typing import Any
 
 import pandas as pd
 
-SCHEMA_VERSION = 1
-KEY_COLUMNS: tuple[str, ...] = ("space", "arch_index", "dataset", "proxy", "option_hash", "seed")
+SCHEMA_VERSION = 2
+KEY_COLUMNS: tuple[str, ...] = ("benchmark", "network", "arch", "dataset", "proxy", "option_hash", "seed")
 
 
 class StoreError(OSError):
@@ -46,9 +54,12 @@ class MergeConflictError(StoreError):
 class ScoreRow:
     """One stored score and its protocol (the columns of the ``scores`` table)."""
 
-    space: str
-    arch_index: int
+    benchmark: str
+    """Registry name of the benchmark (``nb201``, ``macro``, a plug-in's ``module:Class``)."""
+    network: str
+    """The benchmark's network option the factory built (``default``; NB201 also ``naslib``)."""
     arch: str
+    """The benchmark's spec string of the architecture."""
     dataset: str
     proxy: str
     option_hash: str
@@ -68,11 +79,14 @@ class ScoreRow:
     """What the run asked for: ``auto``, ``noise`` or a path (see ``bench.data.load_batch``)."""
     input_kind: str
     proxy_class: str
-    """``module:QualName`` of the proxy class, so statistics can call its population combination."""
+    """``module:QualName`` of the proxy class (provenance; statistics never import it)."""
     options: Mapping[str, Any]
     higher_is_better: bool
+    population_rule: Mapping[str, Any] | None
+    """``PopulationRule.to_dict()`` of the proxy, or ``None``: applied by ``bench.statistics``."""
     gt_key: str
     disconnected: bool
+    """The benchmark calls the architecture degenerate (NB201: a disconnected cell)."""
     nan_policy: str
     zenbench_version: str
     torch_version: str
@@ -89,24 +103,32 @@ _SCORE_COLUMNS: tuple[str, ...] = (*_ROW_FIELDS, "nonfinite")
 _RUN_COLUMNS: tuple[str, ...] = ("run_id", "started", "finished", "status", "command", "config", "zenbench_version",
                                  "torch_version", "python_version", "platform", "device", "n_computed")
 
-_SCHEMA = f"""
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, started REAL NOT NULL, finished REAL, status TEXT NOT NULL, command TEXT NOT NULL,
     config TEXT NOT NULL, zenbench_version TEXT, torch_version TEXT, python_version TEXT, platform TEXT,
     device TEXT, n_computed INTEGER NOT NULL DEFAULT 0
 );
+"""
+_SCORES_TABLE = f"""
 CREATE TABLE IF NOT EXISTS scores (
-    space TEXT NOT NULL, arch_index INTEGER NOT NULL, arch TEXT NOT NULL, dataset TEXT NOT NULL,
+    benchmark TEXT NOT NULL, network TEXT NOT NULL, arch TEXT NOT NULL, dataset TEXT NOT NULL,
     proxy TEXT NOT NULL, option_hash TEXT NOT NULL, seed INTEGER NOT NULL,
     value REAL, components TEXT NOT NULL, seconds REAL, peak_memory_mb REAL, device TEXT,
     batch_source TEXT, batch_mode TEXT, batch_seed INTEGER, batch_size INTEGER, data_source TEXT,
     input_kind TEXT, proxy_class TEXT, options TEXT NOT NULL, higher_is_better INTEGER NOT NULL,
-    gt_key TEXT, disconnected INTEGER NOT NULL, nan_policy TEXT, zenbench_version TEXT, torch_version TEXT,
-    run_id TEXT, created REAL, nonfinite INTEGER NOT NULL,
+    population_rule TEXT, gt_key TEXT, disconnected INTEGER NOT NULL, nan_policy TEXT, zenbench_version TEXT,
+    torch_version TEXT, run_id TEXT, created REAL, nonfinite INTEGER NOT NULL,
     UNIQUE ({", ".join(KEY_COLUMNS)})
-);
-"""
+)"""
+_V1_COLUMNS = ("arch, dataset, proxy, option_hash, seed, value, components, seconds, peak_memory_mb, device, "
+               "batch_source, batch_mode, batch_seed, batch_size, data_source, input_kind, proxy_class, options, "
+               "higher_is_better, gt_key, disconnected, nan_policy, zenbench_version, torch_version, run_id, created, "
+               "nonfinite")
+_V1_TENAS = "proxies.tenas:TeNas"
+"""The one schema-1 proxy class with a population combination: rank(tenas.ntk) + rank(tenas.lr), rounded to
+its ``rank_precision``, when it computed both (``parts="ntk+lr"``)."""
 
 
 def _json(value: Any) -> str:
@@ -152,13 +174,16 @@ class ResultStore:
             self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             version = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if version is not None and version[0] == "1":
+                _migrate_v1(self._db)
+            elif version is not None and version[0] != str(SCHEMA_VERSION):
+                raise StoreError(f"results store {str(self.path)!r} has schema {version[0]}, this zenbench "
+                                 f"reads schema {SCHEMA_VERSION} (and converts schema 1)")
+            self._db.executescript(_SCHEMA + _SCORES_TABLE + ";")
             if version is None:
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(version[0]) != SCHEMA_VERSION:
-                raise StoreError(f"results store {str(self.path)!r} has schema {version[0]}, this zenbench "
-                                 f"reads schema {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open results store {str(self.path)!r}: {exc}") from None
         self._insert_sql = (f"INSERT OR IGNORE INTO scores ({', '.join(_SCORE_COLUMNS)}) "
@@ -206,42 +231,75 @@ class ResultStore:
         values["value"] = row.value if not math.isnan(row.value) else None
         values["components"] = _json(dict(row.components))
         values["options"] = _json(dict(row.options))
+        values["population_rule"] = None if row.population_rule is None else _json(dict(row.population_rule))
         values["higher_is_better"] = int(row.higher_is_better)
         values["disconnected"] = int(row.disconnected)
         values["nonfinite"] = int(row.nonfinite)
         cursor = self._db.execute(self._insert_sql, [values[c] for c in _SCORE_COLUMNS])
         return cursor.rowcount == 1
 
-    def done(self, space: str, dataset: str, proxy: str, option_hash: str, seed: int) -> set[int]:
-        """Architecture indices already scored for one proxy protocol."""
+    def done(self, benchmark: str, network: str, dataset: str, proxy: str, option_hash: str, seed: int) -> set[str]:
+        """Spec strings already scored for one proxy protocol."""
         cursor = self._db.execute(
-            "SELECT arch_index FROM scores WHERE space=? AND dataset=? AND proxy=? AND option_hash=? AND seed=?",
-            (space, dataset, proxy, option_hash, seed))
-        return {int(r[0]) for r in cursor}
+            "SELECT arch FROM scores WHERE benchmark=? AND network=? AND dataset=? AND proxy=? AND option_hash=? "
+            "AND seed=?", (benchmark, network, dataset, proxy, option_hash, seed))
+        return {str(r[0]) for r in cursor}
 
-    def protocols(self, space: str, dataset: str, proxy: str, option_hash: str, seed: int) -> set[tuple[str, str]]:
+    def protocols(self, benchmark: str, network: str, dataset: str, proxy: str, option_hash: str,
+                  seed: int) -> set[tuple[str, str]]:
         """Distinct (batch mode, data source) pairs stored for one proxy protocol."""
         cursor = self._db.execute(
             "SELECT DISTINCT batch_mode, data_source FROM scores "
-            "WHERE space=? AND dataset=? AND proxy=? AND option_hash=? AND seed=?",
-            (space, dataset, proxy, option_hash, seed))
+            "WHERE benchmark=? AND network=? AND dataset=? AND proxy=? AND option_hash=? AND seed=?",
+            (benchmark, network, dataset, proxy, option_hash, seed))
         return {(str(a), str(b)) for a, b in cursor}
+
+    def benchmarks(self) -> list[str]:
+        """The benchmarks the stored scores belong to, sorted."""
+        return sorted(str(r[0]) for r in self._db.execute("SELECT DISTINCT benchmark FROM scores"))
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM scores").fetchone()[0])
 
-    def scores(self, dataset: str | None = None) -> pd.DataFrame:
-        """Stored scores (``components`` and ``options`` decoded, NaN restored, flags as bool), ordered
-        by key."""
-        where, params = ("WHERE dataset=?", (dataset,)) if dataset else ("", ())
-        frame = pd.read_sql_query(
-            f"SELECT * FROM scores {where} ORDER BY {', '.join(KEY_COLUMNS)}", self._db, params=params)
+    def scores(self, dataset: str | None = None, benchmark: str | None = None) -> pd.DataFrame:
+        """Stored scores (``components``, ``options`` and ``population_rule`` decoded, NaN restored, flags as
+        bool), ordered by key; optionally of one dataset and/or benchmark."""
+        conditions = [(c, v) for c, v in (("dataset", dataset), ("benchmark", benchmark)) if v]
+        where = ("WHERE " + " AND ".join(f"{c}=?" for c, _ in conditions)) if conditions else ""
+        frame = pd.read_sql_query(f"SELECT * FROM scores {where} ORDER BY {', '.join(KEY_COLUMNS)}", self._db,
+                                  params=tuple(v for _, v in conditions))
         frame["value"] = frame["value"].astype(float)
         for column in ("components", "options"):
             frame[column] = frame[column].map(json.loads)
+        frame["population_rule"] = frame["population_rule"].map(lambda t: json.loads(t) if isinstance(t, str) else None)
         for column in ("higher_is_better", "disconnected", "nonfinite"):
             frame[column] = frame[column].astype(bool)
         return frame
+
+
+def _migrate_v1(db: sqlite3.Connection) -> None:
+    """Convert a schema-1 store in place, in one transaction (see the module docstring)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(_SCORES_TABLE.replace("CREATE TABLE IF NOT EXISTS scores", "CREATE TABLE scores_v2"))
+        db.execute(f"INSERT INTO scores_v2 (benchmark, network, {_V1_COLUMNS}) "
+                   f"SELECT space, 'default', {_V1_COLUMNS} FROM scores")
+        for (options,) in db.execute("SELECT DISTINCT options FROM scores_v2 WHERE proxy_class=?",
+                                     (_V1_TENAS,)).fetchall():
+            decoded = json.loads(options)
+            if decoded.get("parts", "ntk+lr") == "ntk+lr":
+                rule = {"rule": "rank_sum", "components": ["tenas.ntk", "tenas.lr"],
+                        "precision": decoded.get("rank_precision")}
+                db.execute("UPDATE scores_v2 SET population_rule=? WHERE proxy_class=? AND options=?",
+                           (_json(rule), _V1_TENAS, options))
+        db.execute("DROP TABLE scores")
+        db.execute("ALTER TABLE scores_v2 RENAME TO scores")
+        db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('converted_from_schema', '1')")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 # ----------------------------------------------------------------------------- merging

@@ -17,15 +17,16 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from proxies.mechanics import full_precision
 
 Needs = Literal["nothing", "images", "images+labels"]
+HASH_DEFAULT = "hash_default"
+"""Field-metadata key: ``False`` keeps an option at its default out of :meth:`Proxy.option_hash`."""
 
 
 @runtime_checkable
@@ -33,9 +34,10 @@ class NetworkFactory(Protocol):
     """Each call returns a fresh, freshly initialised network on the CPU.
 
     The network has ``forward(x)`` (logits) and ``forward_pre_gap(x)`` or ``forward_features(x)``
-    (the tensor before global pooling). Keyword ``overrides`` ask for a variant (for NB201:
-    ``channels``, ``cells_per_stage``, ``in_channels``, ``stem``); a factory that cannot build one
-    raises ``TypeError``.
+    (the tensor before global pooling). ``variant=NAME`` (a key of :data:`VARIANTS`) asks for a named
+    variant, which the factory builds in its benchmark's own terms or refuses with
+    :class:`VariantUnavailable`; other keyword ``overrides`` are the factory's own constructor arguments
+    (for NB201: ``channels``, ``cells_per_stage``, ...); a factory that cannot take them raises ``TypeError``.
     """
 
     input_shape: tuple[int, int, int]
@@ -57,6 +59,22 @@ class VariantUnavailable(TypeError):
     """A factory has no such network variant (the message names the variant and the benchmark)."""
 
 
+T = TypeVar("T")
+
+
+def resolve_variant(variant: str, available: Mapping[str, T], benchmark: str,
+                    reasons: Mapping[str, str] | None = None) -> T:
+    """What a factory builds for ``variant``: ``available[variant]``; else :class:`VariantUnavailable`
+    naming the variant, the benchmark and, where ``reasons`` has one, why it has none."""
+    if variant in available:
+        return available[variant]
+    if variant not in VARIANTS:
+        raise VariantUnavailable(f"unknown network variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+    why = (reasons or {}).get(variant)
+    raise VariantUnavailable(f"{benchmark} has no {variant!r} network" + (f": {why}" if why else "")
+                             + (f" (it has {', '.join(available)})" if available else ""))
+
+
 @dataclass(frozen=True)
 class PopulationRule:
     """A population-level combination of stored components, declared as data (stored with every row and
@@ -70,6 +88,16 @@ class PopulationRule:
     rule: Literal["rank_sum", "log_rank_sum"]
     components: tuple[str, ...]
     precision: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.rule not in ("rank_sum", "log_rank_sum"):
+            raise ValueError(f"population rule {self.rule!r}: expected rank_sum or log_rank_sum")
+        if not self.components or not all(isinstance(c, str) and c for c in self.components):
+            raise ValueError(f"population rule {self.rule}: components must be non-empty names, got "
+                             f"{self.components!r}")
+        if self.precision is not None and (isinstance(self.precision, bool) or self.precision < 1):
+            raise ValueError(f"population rule {self.rule}: precision must be None or >= 1, got {self.precision!r}")
+        object.__setattr__(self, "components", tuple(self.components))
 
     def to_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "components": list(self.components), "precision": self.precision}
@@ -145,18 +173,25 @@ class Proxy(ABC):
         """What the network is fed: ``real``, ``gaussian``, ``ones``, ``none`` (recorded with results)."""
         return "real" if self.needs != "nothing" else "none"
 
-    def combine_population(self, values: np.ndarray, components: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Population-level score from the stored per-architecture values and components (one array
-        entry per architecture). Default: the values themselves. TE-NAS overrides it with its rank sum;
-        the bench statistics and reports call it, so such a combination is computed in one place."""
-        return values
+    def population_rule(self) -> PopulationRule | None:
+        """The population-level combination of this proxy's stored components, as data (TE-NAS: the rank
+        sum of its two components), or ``None`` (default): the values are ranked as they are. The runner
+        stores ``rule.to_dict()`` with every row; ``bench.statistics`` applies it without proxy code."""
+        return None
 
     def options(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def option_hash(self) -> str:
-        """Stable short hash of the proxy name and options: two protocols of one proxy differ here."""
-        text = json.dumps({"proxy": self.name, **self.options()}, sort_keys=True, default=str)
+        """Stable short hash of the proxy name and options: two protocols of one proxy differ here.
+
+        An option declared with ``field(metadata={HASH_DEFAULT: False})`` (one added after scores were
+        stored) enters the hash only when it differs from its default, so the stored scores keep their key."""
+        options = self.options()
+        for f in dataclasses.fields(self):
+            if f.metadata.get(HASH_DEFAULT, True) is False and options[f.name] == f.default:
+                del options[f.name]
+        text = json.dumps({"proxy": self.name, **options}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def describe(self) -> dict[str, Any]:

@@ -79,14 +79,19 @@ def fresh_bn(net: nn.Module, momentum: float = 0.1) -> nn.Module:
 
 
 def build(factory: NetworkFactory, device: torch.device, init: InitScheme = "default",
-          **overrides: Any) -> nn.Module:
+          variant: str | None = None, **overrides: Any) -> nn.Module:
     """A fresh network from ``factory``, initialised by ``init`` on the CPU, then moved to ``device``
     in train mode. Weights come from the CPU generator, so CPU and CUDA runs score the same network.
+    ``variant`` (a name of ``proxies.base.VARIANTS``) asks the factory for that variant
+    (``factory(variant=NAME)``; it raises ``VariantUnavailable`` when it has none); ``overrides`` are
+    passed to the factory as they are.
 
     On the CPU the 4-D weights are stored channels-last, which makes PyTorch run every convolution in
     oneDNN's channels-last kernels (1.2-4x faster forward and backward on NB201 at batch 64, equal
     results up to float rounding); activations follow the weights' layout, inputs need no change.
     """
+    if variant is not None:
+        overrides = {"variant": variant, **overrides}
     net = reinit(factory(**overrides), init).to(device).train()
     return net.to(memory_format=torch.channels_last) if torch.device(device).type == "cpu" else net
 

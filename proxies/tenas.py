@@ -13,27 +13,23 @@ Two measures per architecture, combined over a population by the sum of their ra
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 from torch import Tensor, nn
 
-from proxies.base import Batch, Needs, NetworkFactory, Proxy, ProxyError
+from proxies.base import Batch, Needs, NetworkFactory, PopulationRule, Proxy, ProxyError
 from proxies.mechanics import InitScheme, build, capture, per_sample_grads
 from proxies.registry import register
 
 NTK_COMPONENT = "tenas.ntk"
 LR_COMPONENT = "tenas.lr"
-THIN_NTK_NETWORK: dict[str, Any] = {"channels": 3, "cells_per_stage": 1}
-"""TENAS's NB201 NTK network (``prune_tenas.py`` ``model_config``): C=3, N=1, with stem, all three stages."""
-THIN_LR_NETWORK: dict[str, Any] = {"channels": 1, "cells_per_stage": 1, "in_channels": 1, "stem": False,
-                                   "stages": 1}
-"""TENAS's NB201 linear-region network (``model_config_thin``): C=1, N=1, no stem, ``depth=1`` (the first
-cell only, then the final BN + ReLU and the head)."""
+NTK_VARIANT = "tenas-ntk"
+"""The factory variant TE-NAS scores the NTK on (NB201: C=3, one cell per stage, ``prune_tenas.py``)."""
+LR_VARIANT = "tenas-lr"
+"""The factory variant TE-NAS counts linear regions on (NB201: one C=1 cell, 1 input channel, no stem)."""
 
 
 def ntk_gram(net: nn.Module, images: Tensor, chunk_size: int | None = None) -> Tensor:
@@ -107,32 +103,6 @@ def _pack_bits(bits: Tensor) -> Tensor:
     return (padded * weights).sum(dim=2, dtype=torch.uint8)
 
 
-def _round_significant(values: np.ndarray, digits: int) -> np.ndarray:
-    finite = np.isfinite(values) & (values != 0)
-    out = values.astype(float).copy()
-    magnitude = np.floor(np.log10(np.abs(out[finite])))
-    scale = 10.0 ** (digits - 1 - magnitude)
-    out[finite] = np.round(out[finite] * scale) / scale
-    return out
-
-
-def rank_sum(ntk: np.ndarray, lr: np.ndarray, precision: int | None = None) -> np.ndarray:
-    """TE-NAS's population score: rank(ntk) + rank(lr), ranks 1..n ascending (higher value = higher rank =
-    better for both −κ and #LR), ties averaged (``scipy.stats.rankdata``). An architecture with a NaN
-    component gets NaN and is left out of the ranking; −inf (a singular NTK) ranks last. ``precision``
-    rounds both components to that many significant digits first (TENAS ranks its pruning deltas so)."""
-    ntk, lr = np.asarray(ntk, dtype=float), np.asarray(lr, dtype=float)
-    if ntk.shape != lr.shape or ntk.ndim != 1:
-        raise ValueError(f"rank_sum: expected two 1-D arrays of one length, got shapes {ntk.shape}, {lr.shape}")
-    if precision is not None:
-        ntk, lr = _round_significant(ntk, precision), _round_significant(lr, precision)
-    out = np.full(ntk.shape, np.nan)
-    valid = ~(np.isnan(ntk) | np.isnan(lr))
-    if valid.any():
-        out[valid] = rankdata(ntk[valid]) + rankdata(lr[valid])
-    return out
-
-
 @register
 @dataclass
 class TeNas(Proxy):
@@ -154,18 +124,20 @@ class TeNas(Proxy):
       from the scored batch (random image, channel and position, distinct, from the seeded RNG), where
       TENAS takes one crop from each of 3,000 training images.
     - Networks (``network="thin"``, the default): TENAS scores the NTK on a thin copy of the network
-      (C=3, one cell per stage: factory overrides :data:`THIN_NTK_NETWORK`) and the linear regions on a
-      1-channel network of one cell without stem or reductions (TENAS ``depth=1``:
-      :data:`THIN_LR_NETWORK`). ``network="full"`` scores the network the factory builds: the NTK on the
-      batch, the regions on the batch's full-size images (as the AZ-NAS/VKDNW per-architecture port). On
-      the full NB201 network every image lands in a region of its own, so #LR saturates at the sample
-      count and ranks nothing.
+      (NB201: C=3, one cell per stage) and the linear regions on a 1-channel network of one cell without
+      stem or reductions (TENAS ``depth=1``). They are asked of the factory by name, as the variants
+      ``tenas-ntk`` and ``tenas-lr`` the benchmark defines in its own terms; a factory without them
+      makes the score fail with a one-line :class:`ProxyError`. ``network="full"`` scores the network the
+      factory builds: the NTK on the batch, the regions on the batch's full-size images (as the
+      AZ-NAS/VKDNW per-architecture port). On the full NB201 network every image lands in a region of
+      its own, so #LR saturates at the sample count and ranks nothing.
     - Combination: TENAS prunes a supernet, ranking each candidate op by its κ change (descending) and
       #LR change (ascending) and removing the op with the smallest rank sum. Per architecture (as the
       AZ-NAS/VKDNW ports and REFERENCE A.1's "TE-NAS rank-sum"), the score is rank(−κ) + rank(#LR) over
-      the scored population: :meth:`combine_population`, from the stored components, with ties averaged.
-      TENAS rounds its (noisy, relative) pruning deltas to 3 significant digits before ranking; the
-      per-architecture values are absolute, so ``rank_precision`` defaults to no rounding.
+      the scored population, ties averaged: declared by :meth:`population_rule` as data and applied by
+      ``bench.statistics`` to the stored components. TENAS rounds its (noisy, relative) pruning deltas to
+      3 significant digits before ranking; the per-architecture values are absolute, so
+      ``rank_precision`` defaults to no rounding.
 
     Per-architecture ``value``: −κ (the ``tenas.ntk`` component; ``parts="lr"``: #LR). Components:
     ``tenas.ntk`` = −κ and ``tenas.lr`` = #LR, each the mean over ``repeat`` re-initialisations (TENAS's
@@ -234,24 +206,24 @@ class TeNas(Proxy):
         out["value"] = out[NTK_COMPONENT] if "ntk" in self.parts else out[LR_COMPONENT]
         return out
 
-    def combine_population(self, values: np.ndarray, components: Mapping[str, np.ndarray]) -> np.ndarray:
-        """rank(tenas.ntk) + rank(tenas.lr) over the population (:func:`rank_sum`); the values themselves
-        when a component is missing (``parts`` other than ``ntk+lr``)."""
-        if NTK_COMPONENT not in components or LR_COMPONENT not in components:
-            return values
-        return rank_sum(components[NTK_COMPONENT], components[LR_COMPONENT], self.rank_precision)
+    def population_rule(self) -> PopulationRule | None:
+        """rank(tenas.ntk) + rank(tenas.lr) over the population, components rounded to ``rank_precision``
+        significant digits first; ``None`` when only one measure is computed (``parts``)."""
+        if self.parts != "ntk+lr":
+            return None
+        return PopulationRule("rank_sum", (NTK_COMPONENT, LR_COMPONENT), self.rank_precision)
 
     def _network(self, factory: NetworkFactory, device: torch.device, part: str) -> nn.Module:
         init = self.ntk_init if part == "ntk" else self.lr_init
         if self.network == "full":
             return build(factory, device, init)
-        overrides = THIN_NTK_NETWORK if part == "ntk" else THIN_LR_NETWORK
+        variant = NTK_VARIANT if part == "ntk" else LR_VARIANT
         try:
-            return build(factory, device, init, **overrides)
-        except TypeError as exc:
+            return build(factory, device, init, variant=variant)
+        except TypeError as exc:  # VariantUnavailable, or a factory that takes no variant at all
             raise ProxyError(
-                f"tenas: the factory cannot build TE-NAS's thin {part} network ({exc}); use network='full' "
-                f"to score the network as built"
+                f"tenas: the factory cannot build TE-NAS's thin {part} network {variant!r} ({exc}); use "
+                f"network='full' to score the network as built"
             ) from exc
 
     def _linear_regions(self, factory: NetworkFactory, images: Tensor, device: torch.device) -> int:

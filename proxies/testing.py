@@ -13,7 +13,7 @@ It checks that the proxy
   feeding batches of those sizes to a proxy that consumes whole batches.
 
 Networks are NB201 networks narrowed to ``channels=4, cells_per_stage=1`` so the kit stays fast; a
-proxy that builds its own variant (e.g. a thinner network) passes keyword overrides to the factory.
+proxy that needs a variant (e.g. TE-NAS's thin networks) asks the factory for it by name (``variant=``).
 The kit is test tooling: unlike the proxies it imports the NB201 search space, lazily.
 """
 
@@ -46,7 +46,7 @@ _NEEDS = ("nothing", "images", "images+labels")
 @dataclass(frozen=True)
 class SmallNb201Factory:
     """A :class:`NetworkFactory` of narrow NB201 networks (defaults: 4 channels, one cell per stage);
-    keyword overrides win over these defaults."""
+    a named ``variant`` (NB201's, e.g. ``tenas-ntk``) and then keyword overrides win over these defaults."""
 
     arch: str = CONNECTED_ARCH
     channels: int = 4
@@ -54,11 +54,11 @@ class SmallNb201Factory:
     num_classes: int = 10
     input_shape: tuple[int, int, int] = (3, 32, 32)
 
-    def __call__(self, **overrides: Any) -> nn.Module:
-        from search.spaces.nb201 import Nb201Network
+    def __call__(self, variant: str | None = None, **overrides: Any) -> nn.Module:
+        from search.spaces.nb201 import Nb201Network, variant_overrides
 
         kwargs = {"channels": self.channels, "cells_per_stage": self.cells_per_stage,
-                  "num_classes": self.num_classes, **overrides}
+                  "num_classes": self.num_classes, **variant_overrides(variant), **overrides}
         return Nb201Network(self.arch, **kwargs)
 
 

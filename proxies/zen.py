@@ -7,13 +7,13 @@ search (REFERENCE B.1).
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
-from proxies.base import Batch, Needs, NetworkFactory, Proxy, pre_gap
+from proxies.base import HASH_DEFAULT, Batch, Needs, NetworkFactory, Proxy, ProxyError, pre_gap
 from proxies.mechanics import bn_layers, build, capture, fresh_bn, normal
 from proxies.registry import register
 
@@ -57,7 +57,10 @@ class ZenScore(Proxy):
     ZenNAS's standalone CLI (batch 16, repeat 32) instead re-initialises the weights of one network,
     so its running_var accumulates across repeats; we do not reproduce that.
 
-    ZenNAS scores its own networks without residual links; we score the network the factory builds.
+    ``network`` (``"as-built"``, the default): the network the factory builds. ``"no-reslink"`` asks the
+    factory for its ``no-reslink`` variant, the network with its residual links removed, which is what
+    ZenNAS scores (``no_reslink=True`` during the search; REFERENCE B.1, C.1); a benchmark without such a
+    variant (NAS-Bench-201, whose skip edges are cell operations) makes the score fail in one line.
     On NAS-Bench-201 the cells' BN layers dominate the BN term; that is the reference computation.
     Components: ``zen.log_delta`` and ``zen.bn_term`` (means over repeats).
     """
@@ -74,12 +77,16 @@ class ZenScore(Proxy):
     mixup_gamma: float = 0.01
     repeat: int = 1
     bn_stat: Literal["running_var", "batch"] = "running_var"
+    network: Literal["as-built", "no-reslink"] = field(default="as-built", metadata={HASH_DEFAULT: False})
+    """Added after the first stores: at its default it stays out of the option hash."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.repeat < 1:
             raise ValueError(f"zen: batch_size and repeat must be >= 1, got {self.batch_size}, {self.repeat}")
         if self.bn_stat not in ("running_var", "batch"):
             raise ValueError(f"zen: bn_stat must be 'running_var' or 'batch', got {self.bn_stat!r}")
+        if self.network not in ("as-built", "no-reslink"):
+            raise ValueError(f"zen: network must be 'as-built' or 'no-reslink', got {self.network!r}")
 
     @property
     def input_kind(self) -> str:
@@ -89,7 +96,7 @@ class ZenScore(Proxy):
         shape = (self.batch_size, *factory.input_shape)
         log_deltas, bn_terms = [], []
         for _ in range(self.repeat):
-            net = fresh_bn(build(factory, device, "gaussian"), momentum=0.1)
+            net = fresh_bn(self._network(factory, device), momentum=0.1)
             batch_stats = (capture(net, _is_bn, transform=_log_sigma_of_batch) if self.bn_stat == "batch"
                            else nullcontext([]))
             with torch.no_grad():
@@ -105,3 +112,11 @@ class ZenScore(Proxy):
                 bn_terms.append(torch.stack(log_sigmas).sum() if log_sigmas else torch.zeros((), device=device))
         log_delta, bn_term = torch.stack(log_deltas).mean(), torch.stack(bn_terms).mean()
         return {"value": log_delta + bn_term, "zen.log_delta": log_delta, "zen.bn_term": bn_term}
+
+    def _network(self, factory: NetworkFactory, device: torch.device) -> nn.Module:
+        if self.network == "as-built":
+            return build(factory, device, "gaussian")
+        try:
+            return build(factory, device, "gaussian", variant="no-reslink")
+        except TypeError as exc:  # VariantUnavailable, or a factory that takes no variant at all
+            raise ProxyError(f"zen: network='no-reslink' needs the factory's no-reslink variant ({exc})") from exc

@@ -1,4 +1,6 @@
-"""Published NAS-Bench-201 correlations, copied from the project's REFERENCE (sections A.1, A.3, A.3c).
+"""Published proxy correlations per benchmark, copied from the project's REFERENCE (NAS-Bench-201: sections
+A.1, A.3, A.3c). Every value names its benchmark (``benchmark``, the registry name); a report shows only
+the values of the benchmark it covers.
 
 Each value keeps its source, metric and protocol so a report can print it beside ours and a reader can
 see where protocols differ. Metrics: ``kendall_tau`` (τ-b), ``spearman_rho`` (signed ρ),
@@ -36,6 +38,7 @@ class PublishedValue:
     source: str
     """Key into :data:`SOURCES`."""
     note: str = ""
+    benchmark: str = "nb201"
 
 
 SOURCES: dict[str, Source] = {s.key: s for s in (
@@ -170,8 +173,11 @@ for _proxy, _triples in _NBSZ.items():
 PUBLISHED: tuple[PublishedValue, ...] = tuple(_VALUES)
 
 
-def published_table() -> pd.DataFrame:
-    """Every published value with its source's citation, arch count, protocol and ground truth."""
+def published_table(benchmark: str | None = None) -> pd.DataFrame:
+    """Every published value (of ``benchmark`` only, when given) with its source's citation, arch count,
+    protocol and ground truth."""
     frame = pd.DataFrame([vars(v) for v in PUBLISHED])
+    if benchmark is not None:
+        frame = frame[frame["benchmark"] == benchmark]
     sources = pd.DataFrame([vars(s) for s in SOURCES.values()]).rename(columns={"key": "source"})
-    return frame.merge(sources, on="source", how="left")
+    return frame.merge(sources, on="source", how="left").reset_index(drop=True)

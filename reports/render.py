@@ -1,7 +1,8 @@
 """Render a results store as a self-contained Markdown report with CSV tables and PNG figures.
 
-``render_report(store, out)`` (``zenbench report``) reads the store and the ground truth (it never runs a
-proxy), measures every stored proxy protocol with :func:`bench.statistics.evaluate`, and writes into
+``render_report(store, out)`` (``zenbench report``) reads the store and the benchmark's ground truth (it
+never runs or imports a proxy: population combinations come stored as data), measures every stored proxy
+protocol of one benchmark with :func:`bench.statistics.evaluate`, and writes into
 ``out``: ``README.md``; ``correlations.csv`` (one row per dataset and proxy protocol, every metric with
 its interval), ``paired.csv``, ``noise_ceiling.csv``, ``published.csv``, ``protocol.csv``, ``runs.csv``;
 per dataset ``scatter_<dataset>.png`` (score against accuracy, one panel per proxy) and
@@ -18,6 +19,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -26,12 +28,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bench.ground_truth import GroundTruth  # noqa: E402
+from bench import benchmarks  # noqa: E402
+from bench.benchmarks.base import Benchmark, GroundTruthTable  # noqa: E402
 from bench.statistics import (  # noqa: E402
     DEFAULT_CONFIDENCE,
     DEFAULT_RESAMPLES,
     NAN_POLICIES,
-    NOISE_CEILING_DATASET,
     NOISE_CEILING_MEASURES,
     TOP_K_PERCENTS,
     TOP_TAU_PERCENT,
@@ -133,7 +135,7 @@ def _scatter_figure(points: pd.DataFrame, table: pd.DataFrame, dataset: str, pat
             ax.set_yscale("log")
         direction = "" if variant["higher_is_better"] else ", lower is better"
         ax.set_ylabel(f"score ({scale}{direction})", fontsize=9)
-        ax.set_xlabel("test accuracy (%)", fontsize=9)
+        ax.set_xlabel(f"{variant['gt_key']} accuracy (%)", fontsize=9)
         dropped = f", {int(variant['n_nonfinite'])} non-finite not shown" if variant["n_nonfinite"] else ""
         ax.set_title(f"{variant['label']}\nτ = {_num(variant.get('kendall_tau'))}, n = {int(keep.sum())}{dropped}",
                      fontsize=10)
@@ -254,7 +256,8 @@ def protocol_table(rows: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
     for (dataset, label), group in rows.groupby(["dataset", "label"], sort=True):
         first = group.iloc[0]
         records.append({
-            "dataset": dataset, "proxy": label, "proxy_class": first["proxy_class"],
+            "dataset": dataset, "proxy": label, "network": ", ".join(sorted(set(group["network"]))),
+            "proxy_class": first["proxy_class"],
             "option_hash": first["option_hash"], "options": json.dumps(first["options"], sort_keys=True),
             "input_kind": ", ".join(sorted(set(group["input_kind"]))),
             "batch": _describe_batches(group["batch_source"], str(first["batch_mode"])),
@@ -269,9 +272,9 @@ def protocol_table(rows: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
-def _report_command(store: Path, out: Path, ground_truth: str | os.PathLike | None, n_resamples: int,
-                    confidence: float, seed: int, nan_policy: str, title: str | None) -> str:
-    words = ["zenbench", "report", "--store", str(store), "--out", str(out)]
+def _report_command(store: Path, out: Path, benchmark: str, ground_truth: str | os.PathLike | None,
+                    n_resamples: int, confidence: float, seed: int, nan_policy: str, title: str | None) -> str:
+    words = ["zenbench", "report", "--benchmark", benchmark, "--store", str(store), "--out", str(out)]
     if ground_truth is not None:
         words += ["--ground-truth", str(ground_truth)]
     if n_resamples != DEFAULT_RESAMPLES:
@@ -290,13 +293,26 @@ def _report_command(store: Path, out: Path, ground_truth: str | os.PathLike | No
 # ----------------------------------------------------------------------------- the report
 
 
-def render_report(store: str | os.PathLike, out: str | os.PathLike, *,
-                  ground_truth: str | os.PathLike | GroundTruth | None = None,
+def store_benchmark(rows: pd.DataFrame, benchmark: str | Benchmark | None) -> str:
+    """The benchmark a report covers: the one asked for, else the store's only one (``nb201`` when empty)."""
+    stored = sorted(set(rows["benchmark"])) if not rows.empty else []
+    if benchmark is not None:
+        return benchmark if isinstance(benchmark, str) else benchmark.name
+    if len(stored) > 1:
+        raise ValueError(f"the store holds scores of several benchmarks ({', '.join(stored)}); pick one with "
+                         f"--benchmark")
+    return stored[0] if stored else "nb201"
+
+
+def render_report(store: str | os.PathLike, out: str | os.PathLike, *, benchmark: str | Benchmark | None = None,
+                  ground_truth: str | os.PathLike | GroundTruthTable | Any = None,
                   n_resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE, seed: int = 0,
                   nan_policy: str = "exclude", title: str | None = None) -> ReportResult:
     """Write the report of ``store`` into the folder ``out`` (created). Parameters as ``zenbench report``:
-    ``ground_truth`` [None: ``GroundTruth.load()`` lookup], ``n_resamples`` [1000] bootstrap resamples
-    drawn with ``seed`` [0], ``confidence`` [0.95], ``nan_policy`` ["exclude"], ``title`` [from ``out``]."""
+    ``benchmark`` [None: the store's only benchmark] a name, ``module:Class`` spec or instance; its scores
+    are reported against ``ground_truth`` [None: the benchmark's own lookup; a source it reads, or a loaded
+    :class:`GroundTruthTable`]; ``n_resamples`` [1000] bootstrap resamples drawn with ``seed`` [0],
+    ``confidence`` [0.95], ``nan_policy`` ["exclude"], ``title`` [from the benchmark and ``out``]."""
     store, out = Path(store), Path(out)
     if not 0 < confidence < 1:
         raise ValueError(f"--confidence {confidence}: expected a level between 0 and 1, e.g. 0.95")
@@ -304,9 +320,13 @@ def render_report(store: str | os.PathLike, out: str | os.PathLike, *,
         raise ValueError(f"--resamples {n_resamples}: expected a positive integer")
     with ResultStore(store, create=False) as results:
         rows, runs = results.scores(), results.runs()
-    gt = ground_truth if isinstance(ground_truth, GroundTruth) else GroundTruth.load(ground_truth)
-    evaluation = evaluate(rows, gt.table, trials=gt.trials(), nan_policy=nan_policy, n_resamples=n_resamples,
-                          confidence=confidence, seed=seed)
+    name = store_benchmark(rows, benchmark)
+    bench_obj = benchmarks.resolve(benchmark if benchmark is not None and not isinstance(benchmark, str) else name)
+    rows = rows[rows["benchmark"] == name].reset_index(drop=True) if not rows.empty else rows
+    runs = runs[[_run_benchmark(c) == name for c in runs["config"]]].reset_index(drop=True) if not runs.empty \
+        else runs
+    gt = ground_truth if isinstance(ground_truth, GroundTruthTable) else bench_obj.ground_truth(ground_truth)
+    evaluation = evaluate(rows, gt, nan_policy=nan_policy, n_resamples=n_resamples, confidence=confidence, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
 
@@ -321,7 +341,7 @@ def render_report(store: str | os.PathLike, out: str | os.PathLike, *,
     write_csv(table, "correlations.csv")
     write_csv(evaluation.paired, "paired.csv")
     write_csv(evaluation.noise_ceiling, "noise_ceiling.csv")
-    published = published_table()
+    published = published_table(name)
     present = set(rows["proxy"]) if not rows.empty else set()
     write_csv(published[published["proxy"].isin(present)], "published.csv")
     protocol = protocol_table(rows, variant_labels(rows)) if not rows.empty else pd.DataFrame()
@@ -329,14 +349,15 @@ def render_report(store: str | os.PathLike, out: str | os.PathLike, *,
     run_table = runs.drop(columns=["config"]).assign(config=runs["config"].map(json.dumps))
     write_csv(run_table, "runs.csv")
 
-    report_title = title or f"Zero-shot proxies on NAS-Bench-201: {out.name}"
+    report_title = title or f"Zero-shot proxies on {bench_obj.title}: {out.name}"
     lines = [f"# {report_title}", ""]
-    lines += _header(runs, store, out, ground_truth if not isinstance(ground_truth, GroundTruth) else None,
+    lines += _header(runs, store, out, name, ground_truth if isinstance(ground_truth, (str, os.PathLike)) else None,
                      n_resamples, confidence, seed, nan_policy, title)
+    networks = ", ".join(sorted(set(rows["network"]))) if not rows.empty else "–"
     lines += [
         f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by zenbench {software_versions()[0]} from "
         f"`{store}`: {len(rows):,} stored scores, {len(table)} proxy protocol(s), {len(runs)} recorded run(s). "
-        f"Ground truth: {gt.source}.", "",
+        f"Benchmark: {bench_obj.title} (`{name}`), network: {networks}. Ground truth: {gt.source}.", "",
         "**How to read.** τ is Kendall τ-b (ties handled as scipy), ρ Spearman, r Pearson on the raw scores. "
         "All are signed, with each proxy's declared direction applied (a lower-is-better score is negated), "
         "never |ρ|. top-k% is the share of the proxy's top k% that is in the true top k% (ties at the cut "
@@ -351,7 +372,7 @@ def render_report(store: str | os.PathLike, out: str | os.PathLike, *,
     for dataset in _dataset_order(list(table["dataset"].unique()) if not table.empty else []):
         lines += _dataset_section(dataset, table[table["dataset"] == dataset], evaluation, published, runs, out,
                                   files)
-    lines += _noise_section(evaluation)
+    lines += _noise_section(evaluation, bench_obj.title)
     lines += _protocol_section(protocol, runs)
     if evaluation.notes:
         lines += ["## Notes", "", *(f"- {note}" for note in evaluation.notes), ""]
@@ -361,10 +382,15 @@ def render_report(store: str | os.PathLike, out: str | os.PathLike, *,
     return ReportResult(out, readme, tuple(files), evaluation)
 
 
-def _header(runs: pd.DataFrame, store: Path, out: Path, ground_truth: str | os.PathLike | None,
+def _run_benchmark(config: dict[str, Any]) -> str:
+    """The benchmark of a recorded run (zenbench 0.1 called it ``space``)."""
+    return str(config.get("benchmark") or config.get("space") or "nb201")
+
+
+def _header(runs: pd.DataFrame, store: Path, out: Path, benchmark: str, ground_truth: str | os.PathLike | None,
             n_resamples: int, confidence: float, seed: int, nan_policy: str, title: str | None) -> list[str]:
     commands = list(dict.fromkeys(runs["command"])) if not runs.empty else []
-    report = _report_command(store, out, ground_truth, n_resamples, confidence, seed, nan_policy, title)
+    report = _report_command(store, out, benchmark, ground_truth, n_resamples, confidence, seed, nan_policy, title)
     return ["Regenerate with:", "", "```sh", *commands, report, "```", ""]
 
 
@@ -372,11 +398,11 @@ def _dataset_section(dataset: str, table: pd.DataFrame, evaluation: Evaluation, 
                      runs: pd.DataFrame, out: Path, files: list[Path]) -> list[str]:
     name = DATASET_NAMES.get(dataset, dataset)
     samples = sorted({(str(c.get("sample") or "all"), str(c.get("seed"))) for c in runs["config"]
-                      if c.get("dataset") == dataset})
+                      if c.get("dataset") == dataset})  # runs of this benchmark only
     sample_text = "; ".join(f"sample {n} with seed {s}" for n, s in samples) or "not recorded"
     lines = [f"## {name}", "",
              f"Ground truth: `{', '.join(sorted(set(table['gt_key'])))}`. Architectures: {sample_text} "
-             "(`GroundTruth.sample`, seeded permutation of the evaluated cells).", ""]
+             "(`GroundTruthTable.sample`, a seeded permutation of the evaluated architectures).", ""]
     headers, rows = correlation_rows(table)
     lines += [markdown_table(headers, rows), ""]
     points = evaluation.points[evaluation.points["dataset"] == dataset]
@@ -396,21 +422,21 @@ def _dataset_section(dataset: str, table: pd.DataFrame, evaluation: Evaluation, 
     return lines + ["### Published values beside ours", "", *published_section(published, table, dataset)]
 
 
-def _noise_section(evaluation: Evaluation) -> list[str]:
-    name = DATASET_NAMES[NOISE_CEILING_DATASET]
-    lines = [f"## Noise ceiling ({name} ground truth)", ""]
+def _noise_section(evaluation: Evaluation, title: str) -> list[str]:
+    lines = ["## Noise ceiling", ""]
     ceiling = evaluation.noise_ceiling
     if ceiling.empty or "kendall_tau" not in ceiling:
-        return lines + [f"_Not computed: needs {name} scores and per-trial ground truth "
-                        "(`nb201_cifar10_trials.csv`)._", ""]
-    rows = [[NOISE_CEILING_MEASURES[r["measure"]], f"{int(r['n']):,}", _with_interval(r, "kendall_tau"),
-             _with_interval(r, "spearman_rho")] for _, r in ceiling.iterrows()]
+        return lines + [f"_Not computed: needs scores of a ground-truth key for which {title} publishes per-trial "
+                        "results (NB201: `nb201_cifar10_trials.csv`)._", ""]
+    rows = [[DATASET_NAMES.get(r["dataset"], r["dataset"]), r["gt_key"], NOISE_CEILING_MEASURES[r["measure"]],
+             f"{int(r['n']):,}", _with_interval(r, "kendall_tau"), _with_interval(r, "spearman_rho")]
+            for _, r in ceiling.iterrows()]
     return lines + [
-        "How well one training run of NAS-Bench-201 ranks another, over the sampled architectures that have "
-        "at least two runs (NB201 v1.1 per-run CIFAR-10 test accuracy). No proxy can rank the noisy accuracy "
-        "better than an independent training run does; the benchmark's ground truth is the mean over runs, "
+        f"How well one training run of {title} ranks another, over the sampled architectures that have at "
+        "least two runs (the benchmark's per-trial accuracies of the ground-truth key). No proxy can rank the "
+        "noisy accuracy better than an independent training run does; the ground truth is the mean over runs, "
         "so the second line, one run against the mean of the others, is the closer bound.", "",
-        markdown_table(["measure", "N", "τ", "ρ"], rows), ""]
+        markdown_table(["dataset", "ground truth", "measure", "N", "τ", "ρ"], rows), ""]
 
 
 def _reference_choices(protocol: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
@@ -433,8 +459,8 @@ def _reference_choices(protocol: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
 def _protocol_section(protocol: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
     lines = ["## Protocol", ""]
     if not protocol.empty:
-        columns = ["dataset", "proxy", "proxy_class", "option_hash", "options", "input_kind", "batch", "batch_size",
-                   "seed", "device", "gt_key", "nan_policy"]
+        columns = ["dataset", "proxy", "network", "proxy_class", "option_hash", "options", "input_kind", "batch",
+                   "batch_size", "seed", "device", "gt_key", "nan_policy"]
         lines += ["Init and BN handling are each proxy's reference defaults unless an option says otherwise (see "
                   "the docstring of its class).", "",
                   markdown_table(columns, protocol[columns].astype(str).to_numpy().tolist()), ""]

@@ -7,8 +7,8 @@ every proxy at its reference protocol, plus Zen-Score with ``bn_stat="batch"``. 
 accuracy after the 200-epoch schedule (``cifar10_test`` for CIFAR-10, REFERENCE A.0).
 
 Correlations are signed, on the score oriented by the proxy's direction (``higher_is_better``), after the
-proxy's population-level combination (``combine_population``: TE-NAS's rank sum of −κ and #LR; the value
-itself for the others). Non-finite scores (the NaN policies: e.g. a disconnected NB201 cell) are left out
+proxy's population-level combination (its stored ``population_rule``: TE-NAS's rank sum of −κ and #LR; the
+value itself for the others). Non-finite scores (the NaN policies: e.g. a disconnected NB201 cell) are left out
 of the correlations and counted (the suite's policy); the column "rho nf-last" ranks them last instead, as
 the reference codes' own analyses do (−inf sorts last; NASLib maps NaN/inf to −1e8). Each rho comes with a
 95% bootstrap interval over the architectures (:func:`bench.statistics.bootstrap_distribution`).
@@ -107,17 +107,18 @@ def select_variants(text: str | None) -> list[Variant]:
     return [by_label[p.strip()] for p in text.split(",") if p.strip()]
 
 
-def fidelity(variant: Variant, indices: list[int], accuracy: np.ndarray, rows: Any) -> Fidelity:
-    """Signed rho and tau-b of one variant over the architectures of the sample it has scored."""
+def fidelity(variant: Variant, indices: list[str], accuracy: np.ndarray, rows: Any) -> Fidelity:
+    """Signed rho and tau-b of one variant over the architectures (spec strings) of the sample it has scored."""
     option_hash = proxies.get(variant.proxy, **variant.options).option_hash()
     mine = rows[(rows["proxy"] == variant.proxy) & (rows["option_hash"] == option_hash)]
-    mine = mine[mine["arch_index"].isin(indices)].drop_duplicates("arch_index")
+    position = {spec: k for k, spec in enumerate(indices)}
+    mine = mine[mine["arch"].isin(position)].drop_duplicates("arch")
     if mine.empty:
         return Fidelity(variant.label, 0, 0, math.nan, math.nan, variant.band, variant.note)
+    mine = mine.iloc[np.argsort([position[a] for a in mine["arch"]], kind="stable")]  # the sample's order
     combined, _ = population_scores(mine)
     oriented = combined if bool(mine.iloc[0]["higher_is_better"]) else -combined
-    position = {index: k for k, index in enumerate(indices)}
-    truth = accuracy[[position[i] for i in mine["arch_index"]]]
+    truth = accuracy[[position[a] for a in mine["arch"]]]
     finite = np.isfinite(oriented)
     if int(finite.sum()) < 3:
         return Fidelity(variant.label, len(mine), int((~finite).sum()), math.nan, math.nan, variant.band, variant.note)
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             break
     with ResultStore(args.store, create=False) as store:
         rows = store.scores(args.dataset)
-    results = [fidelity(v, indices, accuracy, rows) for v in variants]
+    results = [fidelity(v, [gt.arch(i).to_string() for i in indices], accuracy, rows) for v in variants]
     print_table(results, f"{len(indices)} NB201 archs (sample seed {args.seed}), ground truth "
                          f"{gt.column(args.dataset, 'test', '200')} ({gt.source}); signed correlations, "
                          f"non-finite scores excluded; store {args.store}", bands=args.dataset == "cifar10")

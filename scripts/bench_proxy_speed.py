@@ -45,7 +45,7 @@ from bench.data import data_root, load_batch
 from bench.ground_truth import GroundTruth
 from bench.runner import resolve_device
 from proxies.mechanics import build
-from proxies.tenas import THIN_NTK_NETWORK, condition_number
+from proxies.tenas import NTK_VARIANT, condition_number
 from search.spaces.nb201 import Nb201Factory
 
 FIXED_ARCHS: tuple[int, ...] = tuple(range(0, 15625, 521))
@@ -152,7 +152,7 @@ def loop_ntk(factory: Nb201Factory, images: torch.Tensor, device: torch.device, 
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        net = build(factory, device, "kaiming_fan_out", **(THIN_NTK_NETWORK if thin else {}))
+        net = build(factory, device, "kaiming_fan_out", variant=NTK_VARIANT if thin else None)
         weights = [p for name, p in net.named_parameters() if "weight" in name]
         logits = net(images)
         rows = []

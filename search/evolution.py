@@ -41,10 +41,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from proxies.base import Batch, NetworkFactory, Proxy, ProxyError
-from search.spaces.zennet_space import WARMUP_POPULATION, Metrics
+from proxies.base import Batch, NetworkFactory, Proxy, ProxyError, VariantUnavailable
 
 C = TypeVar("C")
+WARMUP_POPULATION = 10
+"""While the population has at most this many members, children come from the space's warm-up rule (C.3)."""
 
 CHECKPOINT_FILE = "checkpoint.json"
 HISTORY_FILE = "history.csv"
@@ -59,8 +60,19 @@ class SearchError(ValueError):
     """Bad search settings, or a checkpoint that does not belong to this search."""
 
 
+@dataclass(frozen=True)
+class Metrics:
+    """What the EA's constraints check, computed before anything is built (``None``: not known)."""
+
+    params: float | None = None
+    flops: float | None = None
+    layers: int | None = None
+
+
 class SearchSpace(Protocol[C]):
-    """What the EA needs from a space (see ``ZenNetMutationSpace``, ``Nb201MutationSpace``)."""
+    """What the EA needs from a space (see ``ZenNetMutationSpace``, ``Nb201MutationSpace``, any benchmark's
+    ``mutation_space``): a warm-up child (random, or one mutation of a start point), a child of a parent,
+    analytic :class:`Metrics` for the constraints, and a string form for checkpoints and caches."""
 
     @property
     def name(self) -> str: ...
@@ -84,8 +96,9 @@ class ProxyFitness(Generic[C]):
     """A registered proxy as fitness: ``proxy.score(factory(candidate), batch, device, seed)``.
 
     Values of a lower-is-better proxy are negated; NaN becomes -inf. A :class:`ProxyError` or a
-    ``RuntimeError`` (e.g. out of memory) while scoring gives -inf, as ZenNAS gives -9999, and is counted
-    in ``failures``; other exceptions propagate.
+    ``RuntimeError`` (e.g. out of memory) while scoring one candidate gives -inf, as ZenNAS gives -9999, and
+    is counted in ``failures``; other exceptions propagate, and so does a ``ProxyError`` caused by a network
+    variant the benchmark lacks (:class:`VariantUnavailable`), which no candidate could score.
     """
 
     proxy: Proxy
@@ -99,6 +112,8 @@ class ProxyFitness(Generic[C]):
         try:
             value = self.proxy.score(self.factory(candidate), self.batch, self.device, seed).value
         except (ProxyError, RuntimeError) as exc:
+            if isinstance(exc.__cause__, VariantUnavailable):
+                raise
             self.failures += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
             return -math.inf

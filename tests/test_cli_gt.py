@@ -94,3 +94,26 @@ def test_console_script_runs_in_a_real_process(nb201_csv: Path, tmp_path: Path) 
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip().count("\n") == 0 and str(missing) in bad.stderr
+
+
+def test_benchmark_option_and_its_space_alias(nb201_csv: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["gt", "info", "--ground-truth", str(nb201_csv)]) == 0
+    default = capsys.readouterr().out
+    for flag in ("--benchmark", "--space"):
+        assert main(["gt", "info", flag, "nb201", "--ground-truth", str(nb201_csv)]) == 0
+        assert capsys.readouterr().out == default  # what `gt info` printed before there were other benchmarks
+
+
+@pytest.mark.parametrize("argv", [
+    ["gt", "info"], ["score", "--arch", "x", "--proxies", "params"], ["bench", "--proxies", "params", "--sample", "2",
+                                                                       "--store", "{tmp}/s.db"],
+    ["report", "--store", "{tmp}/s.db", "--out", "{tmp}/r"], ["search", "--proxy", "params"],
+])
+def test_every_command_names_the_benchmarks_on_a_wrong_one(argv: list[str], tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    if argv[0] == "report":
+        from bench.store import ResultStore
+
+        ResultStore(tmp_path / "s.db").close()
+    assert main([a.format(tmp=tmp_path) for a in argv] + ["--benchmark", "nb999"]) == 2
+    _error_line(capsys, "unknown benchmark 'nb999'", "macro, nb101, nb201")

@@ -78,8 +78,18 @@ def test_non_finite_values_stay_valid_json(capsys: pytest.CaptureFixture[str]) -
     assert out["scores"][0]["value"] == "-inf"
 
 
+def test_benchmark_and_network_are_recorded(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _json(capsys, "--benchmark", "nb201", "--arch", BEST, "--proxies", "params", "--network", "naslib",
+                "--device", "cpu")
+    assert (out["benchmark"], out["network"], out["arch"]) == ("nb201", "naslib", BEST)
+    # NASLib's NB201 has no affine BN in cells and reductions: fewer parameters than the trained network
+    assert out["scores"][0]["value"] < nb201_param_count(BEST, 10) / 1e6
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--arch", BEST, "--proxies", "zen,nosuchproxy"], "unknown proxy 'nosuchproxy'"),
+    (["--arch", BEST, "--proxies", "params", "--network", "wide"], "unknown network 'wide' for NAS-Bench-201"),
+    (["--arch", BEST, "--proxies", "params", "--dataset", "mnist"], "unknown dataset 'mnist' for NAS-Bench-201"),
     (["--arch", "|nor_conv_3x3~0|+|conv~0|", "--proxies", "params"], "malformed NB201 architecture string"),
     (["--arch", BEST, "--proxies", "zen", "--batch-size", "0"], "--batch-size"),
 ])

@@ -71,3 +71,24 @@ def test_nb201_validation_with_a_proxy(nb201_csv, capsys) -> None:
     code, stdout, _ = _run(capsys, "--space", "nb201", "--proxy", "params", "--evaluations", "12", "--runs", "1",
                            "--ground-truth", str(nb201_csv), "--device", "cpu", "--no-progress")
     assert code == 0 and "Zen-NAS EA with params (this run)" in stdout
+
+
+def test_benchmark_flag_equals_the_space_alias(nb201_csv, tmp_path, capsys) -> None:
+    argv = ["--proxy", "ground-truth", "--evaluations", "20", "--runs", "1", "--ground-truth", str(nb201_csv),
+            "--no-progress"]
+    code, by_space, _ = _run(capsys, "--space", "nb201", *argv)
+    assert code == 0
+    code, by_benchmark, _ = _run(capsys, "--benchmark", "nb201", "--out", str(tmp_path), *argv)
+    assert code == 0 and by_benchmark.startswith(by_space.rstrip())  # plus the line naming the csv
+    assert by_space.startswith("NAS-Bench-201 cifar10: cifar10_test accuracy (%) of the found architecture")
+    code, _, err = _run(capsys, "--space", "resnet", "--benchmark", "nb201", *argv)
+    assert code == 2 and "disagree" in err
+
+
+def test_a_variant_the_benchmark_lacks_stops_the_search_in_one_line(nb201_csv, capsys) -> None:
+    """Zen on the residual-free network needs a no-reslink variant; NB201 has none: every candidate would
+    fail, so the search stops at once instead of scoring them all -inf."""
+    code, _, err = _run(capsys, "--benchmark", "nb201", "--proxy", "zen", "--batch-size", "2", "--proxy-option",
+                        "network=no-reslink", "--evaluations", "3", "--runs", "1", "--population", "11",
+                        "--ground-truth", str(nb201_csv), "--device", "cpu", "--no-progress")
+    assert code == 2 and "NAS-Bench-201 has no 'no-reslink' network" in err and err.count("\n") == 1

@@ -12,20 +12,21 @@ import pandas as pd
 import pytest
 
 import proxies
+from search.benchmark_search import published_table, random_search, run_validation_search
 from search.evolution import (
     Budgets,
     CallableFitness,
     EvolutionarySearch,
+    Metrics,
     ProxyFitness,
     SearchError,
     evaluation_seed,
     measure_latency,
 )
-from search.nb201_search import published_table, random_search, run_nb201_search
 from search.spaces.nb201 import Nb201Arch, Nb201Factory, nb201_param_count
 from search.spaces.nb201_mutation import NUM_ARCHS, Nb201MutationSpace, arch_from_code, mutate_one_edge
 from search.spaces.zennet import ZenNetFactory, build_zennet
-from search.spaces.zennet_space import RESNET_LIKE, Metrics, ZenNetMutationSpace
+from search.spaces.zennet_space import RESNET_LIKE, ZenNetMutationSpace
 
 CIFAR_INIT = ("SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,16,1,8,1)SuperResK3K3(16,32,2,16,1)"
               "SuperResK3K3(32,64,2,32,1)SuperResK3K3(64,64,2,32,1)SuperConvK1BNRELU(64,128,1,1)")
@@ -260,6 +261,10 @@ def test_nb201_mutation_changes_exactly_one_edge() -> None:
     assert arch_from_code(0).ops == ("none",) * 6 and arch_from_code(NUM_ARCHS - 1).ops == ("avg_pool_3x3",) * 6
 
 
+ALL_CELLS = [arch_from_code(code) for code in range(NUM_ARCHS)]
+"""The random-search pool of these tests: every cell, in code order."""
+
+
 def _matches(target: Nb201Arch):
     return CallableFitness(lambda a: float(sum(x == y for x, y in zip(a.ops, target.ops, strict=True))), "matches")
 
@@ -272,35 +277,54 @@ def test_nb201_evolution_finds_the_optimum_of_a_one_max_problem() -> None:
     result = EvolutionarySearch(space, _matches(target), population_size=20, max_evaluations=300, seed=0,
                                 cache_scores=True, progress=False).run()
     assert result.best == target.to_string() and result.best_score == 6
-    _, random_score, _ = random_search(_matches(target), 300, seed=0)
+    _, random_score, _ = random_search(_matches(target), ALL_CELLS, 300, seed=0)
     assert random_score < 6
 
 
 def test_nb201_search_with_ground_truth_beats_random(nb201_csv) -> None:
     table = pd.read_csv(nb201_csv).set_index("arch_str")
     valid, test = table["cifar10_valid"].to_dict(), table["cifar10_test"].to_dict()
-    outcome = run_nb201_search(
-        lambda seed: CallableFitness(lambda a: valid[a.to_string()], "gt-valid"),
-        lambda a: test[a.to_string()], evaluations=100, runs=3, seed=0, progress=False)
+    outcome = run_validation_search(
+        Nb201MutationSpace("cifar10"), lambda seed: CallableFitness(lambda a: valid[a.to_string()], "gt-valid"),
+        lambda a: test[a.to_string()], ALL_CELLS, evaluations=100, runs=3, seed=0, progress=False)
     summary = outcome.summary.set_index("method")
     assert set(outcome.runs.method) == {"evolution", "random"} and len(outcome.runs) == 6
     assert (outcome.runs.evaluations == 100).all()
     assert summary.loc["evolution", "mean"] > summary.loc["random", "mean"]
     assert summary.loc["evolution", "mean"] > 93.5  # optimum 94.37
     assert published_table("cifar10")["mean"].between(90, 95).all()
+    assert published_table("cifar10", "macro").empty  # published searches are kept per benchmark
 
 
 def test_nb201_search_with_a_proxy() -> None:
-    outcome = run_nb201_search(
+    outcome = run_validation_search(
+        Nb201MutationSpace("cifar10"),
         lambda seed: ProxyFitness(proxies.get("params"), lambda a: Nb201Factory(a, "cifar10")),
-        lambda a: float(a.count("nor_conv_3x3")), evaluations=30, runs=2, seed=0, progress=False)
+        lambda a: float(a.count("nor_conv_3x3")), ALL_CELLS, evaluations=30, runs=2, seed=0, progress=False)
     for row in outcome.runs.itertuples():
         arch = Nb201Arch.from_string(row.arch)
         assert row.fitness == pytest.approx(nb201_param_count(arch) / 1e6)
         assert row.accuracy == arch.count("nor_conv_3x3")
-    # random search reports the best of exactly the cells its seed draws
+    # random search reports the best of exactly the cells its seed draws from the pool
     codes = np.random.default_rng(1).choice(NUM_ARCHS, size=30, replace=False)
     best_params = max(nb201_param_count(arch_from_code(int(c))) for c in codes)
     random_row = outcome.runs[(outcome.runs.method == "random") & (outcome.runs.seed == 1)].iloc[0]
     assert random_row.fitness == pytest.approx(best_params / 1e6)  # the params proxy reports millions
-    assert list(outcome.summary.columns[:4]) == ["method", "mean", "std", "runs"]
+    assert list(outcome.summary.columns[:5]) == ["method", "mean", "std", "runs", "without_truth"]
+    assert (outcome.summary["without_truth"] == 0).all()
+
+
+def test_found_architectures_without_ground_truth_are_counted_not_averaged() -> None:
+    known = {a.to_string(): 1.0 for a in ALL_CELLS[::2]}  # half the space has an "accuracy"
+    outcome = run_validation_search(
+        Nb201MutationSpace("cifar10"), lambda seed: _matches(arch_from_code(77)),
+        lambda a: known.get(a.to_string(), float("nan")), ALL_CELLS, evaluations=25, runs=4, seed=0,
+        progress=False)
+    summary = outcome.summary.set_index("method")
+    for method, group in outcome.runs.groupby("method"):
+        assert summary.loc[method, "without_truth"] == group["accuracy"].isna().sum()
+        known_runs = group["accuracy"].dropna()
+        assert summary.loc[method, "mean"] == 1.0 if len(known_runs) else np.isnan(summary.loc[method, "mean"])
+    with pytest.raises(ValueError, match="pool of random candidates"):
+        run_validation_search(Nb201MutationSpace("cifar10"), lambda seed: _matches(arch_from_code(77)),
+                              lambda a: 1.0, ALL_CELLS[:10], evaluations=11, runs=1, progress=False)

@@ -13,17 +13,16 @@ import torch
 from torch import nn
 
 import proxies
+from bench.statistics import apply_population_rule
 from proxies import Batch, ProxyError, SimpleFactory
+from proxies.base import PopulationRule, VariantUnavailable
 from proxies.tenas import (
     LR_COMPONENT,
     NTK_COMPONENT,
-    THIN_LR_NETWORK,
-    THIN_NTK_NETWORK,
     activation_patterns,
     condition_number,
     count_distinct,
     random_crops,
-    rank_sum,
 )
 from proxies.testing import CONNECTED_ARCH, DISCONNECTED_ARCHS, SmallNb201Factory, synthetic_batch
 from search.spaces.nb201 import Nb201Factory
@@ -93,31 +92,22 @@ def test_random_crops_are_distinct_single_channel_windows_of_the_images() -> Non
         random_crops(images, 4, 7)
 
 
-def test_rank_sum_on_a_hand_table() -> None:
+def test_population_rule_is_the_rank_sum_of_its_two_components() -> None:
+    assert proxies.get("tenas").population_rule() == PopulationRule("rank_sum", (NTK_COMPONENT, LR_COMPONENT))
+    assert proxies.get("tenas", rank_precision=3).population_rule().precision == 3
+    assert proxies.get("tenas", parts="ntk").population_rule() is None  # one measure: nothing to combine
+    # applied to TE-NAS components by hand: ranks among the four valid rows: ntk (−inf, −10, −2, −2) →
+    # 1, 2, 3.5, 3.5; lr (1, 3, 5, 8) → 1..4; a NaN component leaves its row out
     ntk = np.array([-10.0, -2.0, -math.inf, -2.0, math.nan])
     lr = np.array([5.0, 3.0, 1.0, 8.0, 4.0])
-    # ranks among the four valid rows: ntk (−inf, −10, −2, −2) → 1, 2, 3.5, 3.5; lr (1, 3, 5, 8) → 1..4
-    expected = np.array([2 + 3, 3.5 + 2, 1 + 1, 3.5 + 4, math.nan])
-    np.testing.assert_array_equal(rank_sum(ntk, lr), expected)
-    # three significant digits tie −1234 with −1231 (TENAS's rounding), not without it
-    np.testing.assert_array_equal(rank_sum(np.array([-1234.0, -1231.0]), np.array([1.0, 1.0]), 3), [3.0, 3.0])
-    np.testing.assert_array_equal(rank_sum(np.array([-1234.0, -1231.0]), np.array([1.0, 1.0])), [2.5, 3.5])
-    with pytest.raises(ValueError, match="1-D arrays"):
-        rank_sum(np.zeros(2), np.zeros(3))
-
-
-def test_combine_population_is_the_rank_sum_of_the_stored_components() -> None:
-    proxy = proxies.get("tenas")
-    values = np.array([-30.0, -10.0, -20.0])
-    components = {NTK_COMPONENT: values, LR_COMPONENT: np.array([100.0, 50.0, 200.0])}
-    np.testing.assert_array_equal(proxy.combine_population(values, components), [1 + 2, 3 + 1, 2 + 3])
-    only_ntk = {NTK_COMPONENT: values}
-    np.testing.assert_array_equal(proxy.combine_population(values, only_ntk), values)
+    rule = proxies.get("tenas").population_rule().to_dict()
+    combined = apply_population_rule(rule, {NTK_COMPONENT: ntk, LR_COMPONENT: lr})
+    np.testing.assert_array_equal(combined, [2 + 3, 3.5 + 2, 1 + 1, 3.5 + 4, math.nan])
 
 
 @dataclass
 class RecordingFactory:
-    """An NB201 factory that records the overrides it was called with."""
+    """An NB201 factory that records the variant and overrides it was called with."""
 
     arch: str = CONNECTED_ARCH
     input_shape: tuple[int, int, int] = (3, 16, 16)
@@ -138,7 +128,7 @@ def test_default_protocol_scores_tenas_thin_networks() -> None:
     factory = RecordingFactory()
     proxy = proxies.get("tenas", batch_size=8, lr_samples=300, lr_batch=100)
     result = proxy.score(factory, small_batch(), "cpu", seed=0)
-    assert factory.calls == [THIN_NTK_NETWORK, THIN_LR_NETWORK]
+    assert factory.calls == [{"variant": "tenas-ntk"}, {"variant": "tenas-lr"}]  # asked for by name
     assert set(result.components) == {NTK_COMPONENT, LR_COMPONENT}
     assert result.value == result.components[NTK_COMPONENT] < -1  # −κ, and κ > 1
     assert 1 < result.components[LR_COMPONENT] <= 300
@@ -149,6 +139,15 @@ def test_default_protocol_scores_tenas_thin_networks() -> None:
     assert ntk_only.score(factory, small_batch(), "cpu", seed=0).value == result.value
 
 
+def test_nb201_builds_the_thin_variants_tenas_asks_for() -> None:
+    ntk, lr = Nb201Factory(CONNECTED_ARCH)(variant="tenas-ntk"), Nb201Factory(CONNECTED_ARCH)(variant="tenas-lr")
+    assert ntk.stem[0].out_channels == 3 and len(ntk.cells) == 3 + 2  # C=3, one cell per stage, 2 reductions
+    assert isinstance(lr.stem, nn.Identity) and len(lr.cells) == 1 and lr.classifier.in_features == 1
+    assert lr(torch.zeros(2, 1, 3, 3)).shape == (2, 10)  # TENAS's 3x3 single-channel crops go straight in
+    with pytest.raises(VariantUnavailable, match="NAS-Bench-201 has no 'no-reslink' network"):
+        Nb201Factory(CONNECTED_ARCH)(variant="no-reslink")
+
+
 def test_full_network_option_and_a_factory_without_variants() -> None:
     def build(**overrides: Any) -> nn.Module:
         if overrides:
@@ -156,8 +155,16 @@ def test_full_network_option_and_a_factory_without_variants() -> None:
         return SmallNb201Factory()()
 
     factory = SimpleFactory(build, input_shape=(3, 16, 16))
-    with pytest.raises(ProxyError, match="network='full'"):
+    with pytest.raises(ProxyError, match="network='full'") as error:
         proxies.get("tenas", batch_size=8).score(factory, small_batch(), "cpu")
+    assert "tenas-ntk" in str(error.value) and "\n" not in str(error.value)
+
+    def no_variants(variant: str | None = None, **overrides: Any) -> nn.Module:
+        raise VariantUnavailable(f"toy benchmark has no {variant!r} network")
+
+    with pytest.raises(ProxyError, match="toy benchmark has no 'tenas-ntk' network"):
+        proxies.get("tenas", batch_size=8).score(SimpleFactory(no_variants, input_shape=(3, 16, 16)),
+                                                 small_batch(), "cpu")
     result = proxies.get("tenas", batch_size=8, network="full").score(factory, small_batch(), "cpu")
     assert math.isfinite(result.value)
     assert result.components[LR_COMPONENT] == 8  # saturated: each image in a region of its own

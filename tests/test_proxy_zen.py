@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 
 import pytest
@@ -141,7 +143,7 @@ def test_disconnected_cell_scores_minus_inf() -> None:
     assert result.value == -math.inf
 
 
-@pytest.mark.parametrize("options", [{"bn_stat": "mean"}, {"repeat": 0}, {"batch_size": 0}])
+@pytest.mark.parametrize("options", [{"bn_stat": "mean"}, {"repeat": 0}, {"batch_size": 0}, {"network": "plain"}])
 def test_bad_options_are_refused(options: dict) -> None:
     with pytest.raises(ValueError, match="zen"):
         proxies.get("zen", **options)
@@ -150,3 +152,39 @@ def test_bad_options_are_refused(options: dict) -> None:
 def test_declares_a_data_free_gaussian_protocol() -> None:
     proxy = proxies.get("zen")
     assert (proxy.needs, proxy.input_kind, proxy.batch_size, proxy.repeat) == ("nothing", "gaussian", 64, 1)
+
+
+def test_no_reslink_scores_the_factorys_residual_free_variant() -> None:
+    """``network="no-reslink"`` asks the factory for that variant by name: here a residual block whose
+    variant drops the skip, so the score equals Zen-Score of the plain branch built directly."""
+
+    class Residual(nn.Module):
+        def __init__(self, skip: bool) -> None:
+            super().__init__()
+            self.skip, self.conv, self.bn = skip, nn.Conv2d(2, 2, 3, padding=1), nn.BatchNorm2d(2)
+
+        def forward_pre_gap(self, x: Tensor) -> Tensor:
+            return self.bn(self.conv(x)) + (x if self.skip else 0)
+
+        def forward(self, x: Tensor) -> Tensor:
+            return self.forward_pre_gap(x).mean((2, 3))
+
+    def build(variant: str | None = None) -> nn.Module:
+        return Residual(skip=variant != "no-reslink")
+
+    factory = SimpleFactory(build, input_shape=SHAPE, num_classes=2)
+    no_skip = SimpleFactory(lambda: Residual(skip=False), input_shape=SHAPE, num_classes=2)
+    plain = proxies.get("zen", batch_size=BATCH, network="no-reslink").score(factory).value
+    assert plain == proxies.get("zen", batch_size=BATCH).score(no_skip).value
+    assert plain != proxies.get("zen", batch_size=BATCH).score(factory).value
+
+
+def test_no_reslink_on_nb201_is_a_one_line_error_and_the_default_keeps_its_hash() -> None:
+    with pytest.raises(proxies.ProxyError, match="NAS-Bench-201 has no 'no-reslink' network") as error:
+        proxies.get("zen", batch_size=8, network="no-reslink").score(SmallNb201Factory())
+    assert "\n" not in str(error.value)
+    # the option came after scores were stored: at its default it leaves the option hash as it was
+    default = proxies.get("zen")
+    older = {"proxy": "zen", "batch_size": 64, "mixup_gamma": 0.01, "repeat": 1, "bn_stat": "running_var"}
+    assert default.option_hash() == hashlib.sha256(json.dumps(older, sort_keys=True).encode()).hexdigest()[:12]
+    assert proxies.get("zen", network="no-reslink").option_hash() != default.option_hash()

@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from bench import benchmarks
+from bench.benchmarks.base import GroundTruthTable
 from bench.cli import main
-from bench.ground_truth import GroundTruth
 from bench.runner import run_benchmark
-from bench.store import ResultStore
+from bench.store import ResultStore, ScoreRow
 from reports.published import PUBLISHED, SOURCES, published_table
 from reports.render import markdown_table, pareto_front, published_section, render_report
 
@@ -23,8 +24,8 @@ PROBES = ["test_runner:WeightProbe", "test_runner:ImageProbe"]  # tiny proxies d
 
 
 @pytest.fixture(scope="module")
-def gt(nb201_csv) -> GroundTruth:
-    return GroundTruth.load(nb201_csv)
+def gt(nb201_csv) -> GroundTruthTable:
+    return benchmarks.get("nb201").ground_truth(nb201_csv)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def test_report_renders_and_its_table_reads_back(tmp_path, small_store, gt):
     # Recompute the weights probe's tau by hand: finite scores only, against the recorded GT key.
     weights = rows[rows["proxy"] == "test_runner_weights"]
     finite = weights[np.isfinite(weights["value"])]
-    truth = gt.table.loc[finite["arch_index"], "cifar10_test"].to_numpy()
+    truth = gt.table.loc[finite["arch"], "cifar10_test"].to_numpy()  # joined on the spec strings
     expected_tau = stats.kendalltau(finite["value"], truth).statistic
     expected_rho = stats.spearmanr(finite["value"], truth).statistic
     tau, low, high = interval(table.loc["test_runner_weights", "τ"])
@@ -85,11 +86,15 @@ def test_report_renders_and_its_table_reads_back(tmp_path, small_store, gt):
     with ResultStore(small_store, create=False) as store:
         commands = list(store.runs()["command"])
     block = readme[readme.index("```sh") + 6:readme.index("```", readme.index("```sh") + 6)].splitlines()
-    assert block[:-1] == commands and block[-1].startswith(f"zenbench report --store {small_store} --out {out}")
+    assert block[:-1] == commands
+    assert block[-1].startswith(f"zenbench report --benchmark nb201 --store {small_store} --out {out}")
+    assert readme.startswith("# Zero-shot proxies on NAS-Bench-201: report")
+    assert "Benchmark: NAS-Bench-201 (`nb201`), network: default." in readme
     assert "--resamples 60" in block[-1]
 
     ceiling = parse_table(readme, "## Noise ceiling")
     assert len(ceiling) == 2 and 0.5 < interval(ceiling["τ"].iloc[0])[0] <= 1.0
+    assert set(ceiling["ground truth"]) == {"cifar10_test"} and set(ceiling["dataset"]) == {"CIFAR-10"}
     protocol = parse_table(readme, "## Protocol")
     assert set(protocol["input_kind"]) == {"none", "real"}
     assert any(cell.startswith("a batch per architecture") for cell in protocol["batch"])
@@ -110,6 +115,36 @@ def test_report_on_an_empty_store_and_without_cifar10(tmp_path, gt):
     readme = (tmp_path / "in16" / "README.md").read_text()
     assert "## ImageNet16-120" in readme and "## CIFAR-10\n" not in readme
     assert "Not computed" in readme  # no per-run ground truth for ImageNet16-120
+
+
+def _plugin_row(arch: str, index: int, **changes) -> ScoreRow:
+    """A row scored by a plug-in proxy (a class that is not installed) with a rank-sum rule."""
+    values = dict(benchmark="nb201", network="default", arch=arch, dataset="cifar10", proxy="plugin",
+                  option_hash="p1", seed=0, value=-float(index), components={"x": float(index), "y": float(index)},
+                  seconds=0.1, peak_memory_mb=None, device="cpu", batch_source="none", batch_mode="shared",
+                  batch_seed=None, batch_size=None, data_source="noise", input_kind="none",
+                  proxy_class="not_installed_pkg.proxies:Plugin", options={}, higher_is_better=True,
+                  population_rule={"rule": "rank_sum", "components": ["x", "y"], "precision": None},
+                  gt_key="cifar10_test", disconnected=False, nan_policy="keep-flag-exclude", zenbench_version="0",
+                  torch_version="0", run_id="r")
+    return ScoreRow(**{**values, **changes})
+
+
+def test_report_applies_a_plug_ins_stored_rule_without_importing_it(tmp_path, gt):
+    """The rank sum of x and y orders the archs as their accuracy, their raw values the other way."""
+    archs = list(gt.table.sort_values("cifar10_test").index[::500])
+    path = tmp_path / "plugin.db"
+    with ResultStore(path) as store:
+        for i, arch in enumerate(archs):
+            store.add(_plugin_row(arch, i))
+            store.add(_plugin_row(f"{i:08d}", i, benchmark="macro"))  # another benchmark's scores
+    with pytest.raises(ValueError, match="several benchmarks"):
+        render_report(path, tmp_path / "both", ground_truth=gt, n_resamples=10)
+    result = render_report(path, tmp_path / "nb201", benchmark="nb201", ground_truth=gt, n_resamples=10)
+    row = result.evaluation.table.iloc[0]
+    assert row["kendall_tau"] == pytest.approx(1.0) and bool(row["combined"]) and row["n"] == len(archs)
+    assert set(result.evaluation.points["arch"]) == set(archs)  # the macro rows stay out of the NB201 report
+    assert "not_installed_pkg" in (tmp_path / "nb201" / "README.md").read_text()
 
 
 def test_report_cli(tmp_path, small_store, nb201_csv, capsys):
@@ -138,6 +173,8 @@ def test_published_values_keep_abs_rho_apart():
 def test_published_values_are_complete_per_source():
     sources = {v.source for v in PUBLISHED}
     assert sources == set(SOURCES)
+    assert {v.benchmark for v in PUBLISHED} == {"nb201"} and published_table("macro").empty
+    assert len(published_table("nb201")) == len(published_table()) == len(PUBLISHED)
     for value in PUBLISHED:
         assert -1 <= value.value <= 1 and value.dataset in ("cifar10", "cifar100", "imagenet16")
     metrics = {(v.proxy, v.source, v.metric) for v in PUBLISHED if v.dataset == "cifar10"}

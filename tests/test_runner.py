@@ -21,11 +21,13 @@ import pandas as pd
 import pytest
 import torch
 
+from bench import benchmarks
+from bench.benchmarks.base import GroundTruthTable
 from bench.cli import main
-from bench.ground_truth import GroundTruth
 from bench.runner import RunConfigError, Shard, per_arch_batch_seed, run_benchmark
 from bench.store import ResultStore, StoreError, merge_stores
 from proxies import Batch, NetworkFactory, Proxy, UnknownProxyError, register
+from search.spaces.nb201 import Nb201Arch
 
 TESTS = Path(__file__).resolve().parent
 
@@ -90,12 +92,12 @@ class InterruptingProbe(Proxy):
 
 
 PROBES = ["test_runner_weights", "test_runner_images"]
-KEY = ["space", "arch_index", "dataset", "proxy", "option_hash", "seed"]
+KEY = ["benchmark", "network", "arch", "dataset", "proxy", "option_hash", "seed"]
 
 
 @pytest.fixture(scope="module")
-def gt(nb201_csv) -> GroundTruth:
-    return GroundTruth.load(nb201_csv)
+def gt(nb201_csv) -> GroundTruthTable:
+    return benchmarks.get("nb201").ground_truth(nb201_csv)
 
 
 def _run(store, gt, **kwargs):
@@ -126,17 +128,19 @@ def test_rerun_computes_only_what_is_missing(tmp_path, gt):
     with ResultStore(store, create=False) as results:
         runs = results.runs()
     assert list(runs["status"]) == ["completed"] * 3 and list(runs["n_computed"]) == [12, 0, 4]
-    assert runs["command"].iloc[2].startswith("zenbench bench --space nb201 --dataset cifar10 --proxies "
+    assert runs["command"].iloc[2].startswith("zenbench bench --benchmark nb201 --dataset cifar10 --proxies "
                                               "test_runner_weights,test_runner_images --sample 8 --seed 0")
+    assert set(frame.index.get_level_values("arch")) == set(gt.sample(8, 0))  # keyed by the spec strings
 
 
 def test_rows_carry_protocol_and_flags(tmp_path, gt):
     store = tmp_path / "s.db"
     _run(store, gt, sample=8)
     frame = _frame(store).reset_index()
-    archs = {i: gt.arch(i) for i in frame["arch_index"]}
-    assert (frame["arch"] == frame["arch_index"].map(lambda i: archs[i].to_string())).all()
-    assert (frame["disconnected"] == frame["arch_index"].map(lambda i: not archs[i].is_connected)).all()
+    assert (frame["arch"].map(lambda a: Nb201Arch.from_string(a).to_string()) == frame["arch"]).all()
+    assert (frame["disconnected"] == frame["arch"].map(lambda a: not Nb201Arch.from_string(a).is_connected)).all()
+    assert set(frame["benchmark"]) == {"nb201"} and set(frame["network"]) == {"default"}
+    assert frame["population_rule"].isna().all()  # the probes declare none
     assert frame["disconnected"].any()  # the seed-0 sample of 8 holds one disconnected cell
     weights = frame[frame["proxy"] == "test_runner_weights"]
     assert (weights["nonfinite"] == weights["disconnected"]).all()
@@ -159,7 +163,7 @@ def test_shared_and_per_arch_batches(tmp_path, gt):
     per_arch = _frame(_run(tmp_path / "per.db", gt, proxies=["test_runner_images"],
                            batch_per_arch=True).store).reset_index()
     assert set(per_arch["batch_mode"]) == {"per-arch"} and per_arch["batch_source"].nunique() == 6
-    assert list(per_arch["batch_seed"]) == [per_arch_batch_seed(0, i) for i in per_arch["arch_index"]]
+    assert list(per_arch["batch_seed"]) == [per_arch_batch_seed(0, a) for a in per_arch["arch"]]
     assert per_arch["value"].nunique() == 6
     with pytest.raises(StoreError, match="batch mode"):  # one store must not mix the two protocols
         _run(tmp_path / "shared.db", gt, proxies=["test_runner_images"], batch_per_arch=True)
@@ -188,6 +192,30 @@ def test_batch_size_override_changes_the_protocol(tmp_path, gt):
     mixed = run_benchmark(tmp_path / "m.db", ["test_runner_images", ImageProbe(batch_size=16)], sample=1,
                           ground_truth=gt, data_source="noise", device="cpu", progress=False)
     assert mixed.n_computed == 2  # one batch of 16 loaded; the default probe took its first 8
+
+
+def test_network_option_is_its_own_protocol(tmp_path, gt):
+    store = tmp_path / "s.db"
+    _run(store, gt, sample=3, proxies=["params"])
+    naslib = _run(store, gt, sample=3, proxies=["params"], network="naslib")
+    assert naslib.n_computed == 3 and "--network naslib" in naslib.command
+    frame = _frame(store).reset_index()
+    params = frame.pivot(index="arch", columns="network", values="value")
+    # NASLib's NB201 has no BN affine parameters in its cells and reductions: fewer parameters, same order
+    assert (params["naslib"] < params["default"]).all()
+    with ResultStore(store, create=False) as results:
+        assert [c["network"] for c in results.runs()["config"]] == ["default", "naslib"]
+
+
+def test_a_converted_0_1_store_resumes_without_recomputing(tmp_path, gt):
+    """The store 0.1 wrote for ``--proxies params,tenas --sample 6 --seed 0 --data noise``: after the
+    conversion the same command finds every score (same spec strings, option hashes and sample)."""
+    from _store_v1 import write_v1_store
+
+    store = tmp_path / "v1.db"
+    write_v1_store(store)
+    again = _run(store, gt, proxies=["params", "tenas"])
+    assert (again.n_tasks, again.n_already, again.n_computed) == (12, 12, 0)
 
 
 def test_shards_merge_to_the_unsharded_run(tmp_path, gt):
@@ -224,8 +252,12 @@ def test_bad_input_is_refused(tmp_path, gt):
             Shard.parse(text)
     with pytest.raises(RunConfigError, match="dataset"):
         _run(tmp_path / "s.db", gt, dataset="mnist")
-    with pytest.raises(RunConfigError, match="space"):
-        _run(tmp_path / "s.db", gt, space="nb101")
+    with pytest.raises(RunConfigError, match="unknown benchmark 'nb999'"):
+        _run(tmp_path / "s.db", gt, benchmark="nb999")
+    with pytest.raises(RunConfigError, match="unknown network 'wide'"):
+        _run(tmp_path / "s.db", gt, network="wide")
+    with pytest.raises(RunConfigError, match="disagree"):
+        _run(tmp_path / "s.db", gt, benchmark="macro", space="nb101")
     with pytest.raises(RunConfigError, match="batch-size"):
         _run(tmp_path / "s.db", gt, batch_size=0)
     if not torch.cuda.is_available():

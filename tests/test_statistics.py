@@ -1,10 +1,10 @@
-"""Rank metrics against hand-worked permutations and scipy; bootstrap, paired bootstrap, noise ceiling."""
+"""Rank metrics against hand-worked permutations and scipy; bootstrap, paired bootstrap, noise ceiling;
+population rules applied from stored data, by hand."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import ClassVar
+import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +12,6 @@ import pytest
 from scipy import stats
 
 from bench import statistics as st
-from proxies import Batch, NetworkFactory, Proxy, register
 
 
 def test_kendall_hand_worked():
@@ -133,7 +132,11 @@ def test_noise_ceiling_hand_worked():
     assert ceiling.loc["trial0_vs_trial1", "n"] == 4
     assert ceiling.loc["trial0_vs_trial1", "kendall_tau"] == pytest.approx(2 / 3)
     assert ceiling.loc["trial0_vs_mean_of_others", "kendall_tau"] == pytest.approx(2 / 3)
-    subset = st.noise_ceiling(trials, indices=[0, 1, 4], n_resamples=20).set_index("measure")
+    subset = st.noise_ceiling(trials, archs=[0, 1, 4], n_resamples=20).set_index("measure")
+    # The GroundTruthTable layout (arch spec strings, an ``accuracy`` and a ``key`` column) gives the same.
+    named = trials.assign(arch=trials["index"].map("a{}".format), key="k").rename(columns={"acc": "accuracy"})
+    named = st.noise_ceiling(named.drop(columns="index"), archs=["a0", "a1", "a4"], n_resamples=20)
+    assert named.set_index("measure").loc["trial0_vs_trial1", "kendall_tau"] == pytest.approx(1.0)
     assert subset.loc["trial0_vs_trial1", "kendall_tau"] == pytest.approx(1.0)
 
 
@@ -150,51 +153,93 @@ def test_noise_ceiling_on_nb201_exceeds_params(nb201_csv):
     assert ceiling.loc["trial0_vs_mean_of_others", "n"] > 700  # about 86% of archs have >= 2 runs
 
 
-@register
-@dataclass
-class RankSumProbe(Proxy):
-    """Test proxy with a population-level combination: the sum of the ranks of its two components."""
-
-    name: ClassVar[str] = "test_stats_rank_sum"
-    higher_is_better: ClassVar[bool] = True
-
-    def compute(self, factory: NetworkFactory, batch: Batch | None, device) -> float:
-        raise NotImplementedError("the statistics never run a proxy")
-
-    def combine_population(self, values: np.ndarray, components: Mapping[str, np.ndarray]) -> np.ndarray:
-        return stats.rankdata(components["a"]) + stats.rankdata(components["b"])
+RANK_SUM = {"rule": "rank_sum", "components": ["a", "b"], "precision": None}
 
 
-def _rows(proxy: str, values, *, higher_is_better=True, components=None, proxy_class=None) -> pd.DataFrame:
+def test_rank_sum_by_hand_ties_averaged_nan_left_out():
+    # a ranks (1, 3, 2), b ranks (2, 1, 3) -> sums 3, 4, 5
+    a, b = np.array([-5.0, 2.0, 1.0]), np.array([20.0, 10.0, 30.0])
+    np.testing.assert_array_equal(st.apply_population_rule(RANK_SUM, {"a": a, "b": b}), [3, 4, 5])
+    # ties share the average rank: a ranks (1.5, 1.5, 3), b ranks (1, 2, 3); -inf ranks last
+    tied = st.apply_population_rule(RANK_SUM, {"a": np.array([1.0, 1.0, 7.0]), "b": np.array([-np.inf, 0.0, 4.0])})
+    np.testing.assert_array_equal(tied, [2.5, 3.5, 6.0])
+    # NaN in a component: that architecture is NaN and the others are ranked among themselves
+    out = st.apply_population_rule(RANK_SUM, {"a": np.array([3.0, np.nan, 1.0]), "b": np.array([1.0, 5.0, 2.0])})
+    np.testing.assert_array_equal(out, [2 + 1, np.nan, 1 + 2])
+    # precision: -1234 and -1231 round to -1230 at 3 significant digits and tie
+    rounded = {"rule": "rank_sum", "components": ["a", "b"], "precision": 3}
+    pair = {"a": np.array([-1234.0, -1231.0]), "b": np.array([1.0, 1.0])}
+    np.testing.assert_array_equal(st.apply_population_rule(rounded, pair), [3.0, 3.0])
+    np.testing.assert_array_equal(st.apply_population_rule(RANK_SUM, pair), [2.5, 3.5])
+    np.testing.assert_array_equal(st.round_significant(np.array([123456.0, -0.0012345, 0.0, np.inf]), 2),
+                                  [120000.0, -0.0012, 0.0, np.inf])
+
+
+def test_log_rank_sum_by_hand():
+    # N = 4; a ranks (4, 1, 2, 3), b ranks (2.5, 2.5, 1, 4) (tie averaged): sum of log(rank / 4)
+    rule = {"rule": "log_rank_sum", "components": ["a", "b"], "precision": None}
+    a, b = np.array([9.0, -1.0, 0.0, 3.0]), np.array([5.0, 5.0, 2.0, 8.0])
+    expected = [math.log(4 / 4) + math.log(2.5 / 4), math.log(1 / 4) + math.log(2.5 / 4),
+                math.log(2 / 4) + math.log(1 / 4), math.log(3 / 4) + math.log(4 / 4)]
+    np.testing.assert_allclose(st.apply_population_rule(rule, {"a": a, "b": b}), expected, rtol=0, atol=1e-15)
+    # the best architecture on every component scores log(1) = 0, the maximum
+    assert st.apply_population_rule(rule, {"a": np.array([1.0, 2.0]), "b": np.array([1.0, 2.0])})[1] == 0.0
+
+
+def test_bad_rules_are_refused():
+    with pytest.raises(ValueError, match="unknown population rule 'vote'"):
+        st.apply_population_rule({"rule": "vote", "components": ["a"]}, {"a": np.zeros(2)})
+    with pytest.raises(ValueError, match="needs component"):
+        st.apply_population_rule(RANK_SUM, {"a": np.zeros(2)})
+    with pytest.raises(ValueError, match="1-D arrays of one length"):
+        st.apply_population_rule(RANK_SUM, {"a": np.zeros(2), "b": np.zeros(3)})
+
+
+def test_statistics_and_reports_import_no_proxy_code():
+    root = Path(st.__file__).resolve().parents[1]
+    for path in [root / "bench" / "statistics.py", *sorted((root / "reports").glob("*.py"))]:
+        lines = [line.strip() for line in path.read_text().splitlines()]
+        assert not [line for line in lines if line.startswith(("import proxies", "from proxies"))], path
+
+
+def _rows(proxy: str, values, *, higher_is_better=True, components=None, rule=None) -> pd.DataFrame:
     n = len(values)
     return pd.DataFrame({
-        "space": "nb201", "dataset": "cifar10", "proxy": proxy, "option_hash": "h", "seed": 0,
-        "arch_index": np.arange(n), "value": np.asarray(values, float),
+        "benchmark": "nb201", "network": "default", "dataset": "cifar10", "proxy": proxy, "option_hash": "h",
+        "seed": 0, "arch": [f"a{i:03d}" for i in range(n)], "value": np.asarray(values, float),
         "components": components or [{} for _ in range(n)], "options": [{} for _ in range(n)],
-        "proxy_class": proxy_class or f"{__name__}:RankSumProbe", "higher_is_better": higher_is_better,
-        "gt_key": "cifar10_test", "disconnected": False, "seconds": 0.01, "peak_memory_mb": 1.0,
+        "proxy_class": "no_such_plugin.module:Proxy", "higher_is_better": higher_is_better,
+        "population_rule": [rule] * n, "gt_key": "cifar10_test", "disconnected": False, "seconds": 0.01,
+        "peak_memory_mb": 1.0,
     })
 
 
-def test_evaluate_orients_excludes_nonfinite_and_combines_population():
+def _truth(values) -> pd.DataFrame:
+    values = np.asarray(values, float)
+    return pd.DataFrame({"cifar10_test": values}, index=pd.Index([f"a{i:03d}" for i in range(len(values))],
+                                                                 name="arch"))
+
+
+def test_evaluate_orients_excludes_nonfinite_and_applies_the_stored_rule():
     n = 40
-    truth = pd.DataFrame({"cifar10_test": np.arange(n, dtype=float)})
+    truth = _truth(np.arange(n))
     lower_better = _rows("lower", -np.arange(n, dtype=float), higher_is_better=False)
-    lower_better["proxy_class"] = "no_such_module:Nothing"
     with_nan = _rows("nan", np.where(np.arange(n) < 5, np.nan, np.arange(n, dtype=float)))
-    with_nan["proxy_class"] = lower_better["proxy_class"]
-    # Components whose rank sum orders the archs exactly as the truth, while the raw values are reversed.
+    # Components whose rank sum orders the archs exactly as the truth, while the raw values are reversed;
+    # the class named with the rows does not exist: the rule is data, no proxy code is loaded.
     comps = [{"a": float(i), "b": float(2 * i)} for i in range(n)]
-    combined = _rows("test_stats_rank_sum", -np.arange(n, dtype=float), components=comps)
-    rows = pd.concat([lower_better, with_nan, combined], ignore_index=True)
+    combined = _rows("ranked", -np.arange(n, dtype=float), components=comps, rule=RANK_SUM)
+    missing = _rows("missing", -np.arange(n, dtype=float), rule=RANK_SUM)  # a rule without its components
+    rows = pd.concat([lower_better, with_nan, combined, missing], ignore_index=True)
     evaluation = st.evaluate(rows, truth, n_resamples=30)
     result = evaluation.table.set_index("label")
     assert result.loc["lower", "kendall_tau"] == pytest.approx(1.0)  # value -i, lower is better -> oriented +i
-    assert any("no_such_module" in note for note in evaluation.notes)  # combination skipped, and said so
     assert result.loc["nan", "n"] == n - 5 and result.loc["nan", "n_nonfinite"] == 5
     assert result.loc["nan", "kendall_tau"] == pytest.approx(1.0)
-    assert result.loc["test_stats_rank_sum", "kendall_tau"] == pytest.approx(1.0)
-    assert bool(result.loc["test_stats_rank_sum", "combined"])
+    assert result.loc["ranked", "kendall_tau"] == pytest.approx(1.0)
+    assert bool(result.loc["ranked", "combined"]) and not bool(result.loc["lower", "combined"])
+    assert result.loc["missing", "kendall_tau"] == pytest.approx(-1.0)  # raw values used, and said so
+    assert any(note.startswith("missing: population rule not applied") for note in evaluation.notes)
     worst = st.evaluate(with_nan, truth, nan_policy="worst", n_resamples=30).table.iloc[0]
     assert worst["n"] == n and worst["n_nonfinite"] == 5
     # The 5 NaN archs are the truly worst 5, so ranking them last, tied, keeps tau = 1 among the rest
@@ -202,13 +247,34 @@ def test_evaluate_orients_excludes_nonfinite_and_combines_population():
     assert worst["kendall_tau"] == pytest.approx(770 / np.sqrt(780 * 770))
 
 
+def test_evaluate_joins_on_spec_strings_in_table_order_with_trials_from_the_table():
+    from bench.benchmarks.base import GroundTruthTable
+
+    n = 30
+    rng = np.random.default_rng(1)
+    accuracy = rng.normal(size=n)
+    table = _truth(accuracy).iloc[::-1]  # the table's order is not the strings' order
+    trials = pd.DataFrame({"arch": np.repeat(table.index, 2), "trial": np.tile([0, 1], n),
+                           "accuracy": np.repeat(table["cifar10_test"].to_numpy(), 2) + rng.normal(0, 0.1, 2 * n),
+                           "key": "cifar10_test"})
+    gt = GroundTruthTable(table, {"cifar10": "cifar10_test"}, "test", trials)
+    rows = _rows("p", accuracy + rng.normal(0, 0.5, n)).sample(frac=1, random_state=0)  # rows in any order
+    evaluation = st.evaluate(rows, gt, n_resamples=20)
+    (tau,) = evaluation.table["kendall_tau"]
+    assert tau == pytest.approx(st.kendall_tau(rows["value"], accuracy[[int(a[1:]) for a in rows["arch"]]]))
+    assert list(evaluation.points["arch"]) == list(table.index)  # evaluated in the ground truth's order
+    ceiling = evaluation.noise_ceiling.set_index("measure")
+    assert set(ceiling["gt_key"]) == {"cifar10_test"} and ceiling.loc["trial0_vs_trial1", "n"] == n
+    wide = trials.pivot(index="arch", columns="trial", values="accuracy")
+    assert ceiling.loc["trial0_vs_trial1", "kendall_tau"] == pytest.approx(st.kendall_tau(wide[0], wide[1]))
+
+
 def test_evaluate_paired_table_is_antisymmetric():
     n = 60
     rng = np.random.default_rng(0)
-    truth = pd.DataFrame({"cifar10_test": rng.normal(size=n)})
-    rows = pd.concat([_rows("good", truth["cifar10_test"] + 0.1 * rng.normal(size=n)),
+    truth = _truth(rng.normal(size=n))
+    rows = pd.concat([_rows("good", truth["cifar10_test"].to_numpy() + 0.1 * rng.normal(size=n)),
                       _rows("poor", rng.normal(size=n))], ignore_index=True)
-    rows["proxy_class"] = "no_such_module:Nothing"
     paired = st.evaluate(rows, truth, n_resamples=40).paired.set_index(["a", "b"])
     ab, ba = paired.loc[("good", "poor")], paired.loc[("poor", "good")]
     assert ab["tau_difference"] == pytest.approx(-ba["tau_difference"])

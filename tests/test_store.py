@@ -1,24 +1,29 @@
-"""Results store: unique keys, NaN/inf round trip, run records, merging with conflict detection."""
+"""Results store: unique keys, NaN/inf round trip, run records, merging with conflict detection, and the
+conversion of a store written by zenbench 0.1 (schema 1)."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sqlite3
 
+import numpy as np
 import pytest
+from _store_v1 import write_v1_store
+from scipy import stats
 
-from bench.store import MergeConflictError, ResultStore, ScoreRow, StoreError, merge_stores
+from bench.store import SCHEMA_VERSION, MergeConflictError, ResultStore, ScoreRow, StoreError, merge_stores
 
 
-def make_row(arch_index: int = 0, value: float = 1.5, **changes) -> ScoreRow:
+def make_row(arch: int | str = 0, value: float = 1.5, **changes) -> ScoreRow:
     row = ScoreRow(
-        space="nb201", arch_index=arch_index, arch=f"arch{arch_index}", dataset="cifar10", proxy="p",
+        benchmark="nb201", network="default", arch=f"arch{arch}", dataset="cifar10", proxy="p",
         option_hash="abc", seed=0, value=value, components={"part": value / 2}, seconds=0.01, peak_memory_mb=2.0,
         device="cpu", batch_source="none", batch_mode="shared", batch_seed=None, batch_size=None,
         data_source="auto", input_kind="none", proxy_class="m:P", options={"k": 3, "name": "x"},
-        higher_is_better=True, gt_key="cifar10_test", disconnected=False, nan_policy="keep-flag-exclude",
-        zenbench_version="0", torch_version="0", run_id="r",
+        higher_is_better=True, population_rule=None, gt_key="cifar10_test", disconnected=False,
+        nan_policy="keep-flag-exclude", zenbench_version="0", torch_version="0", run_id="r",
     )
     return dataclasses.replace(row, **changes)
 
@@ -31,17 +36,29 @@ def test_rows_round_trip_and_duplicates_are_ignored(tmp_path):
         assert store.add(make_row(2, -math.inf, disconnected=True))
         assert store.add(make_row(0, 2.5, seed=1))  # another seed is another key
         assert store.add(make_row(0, 2.5, option_hash="def"))  # another protocol too
-        assert store.count() == 5
-        assert store.done("nb201", "cifar10", "p", "abc", 0) == {0, 1, 2}
-        assert store.protocols("nb201", "cifar10", "p", "abc", 0) == {("shared", "auto")}
+        assert store.add(make_row(0, 2.5, network="naslib"))  # another network too
+        assert store.add(make_row(0, 2.5, benchmark="macro"))  # and another benchmark
+        rule = {"rule": "rank_sum", "components": ["part"], "precision": None}
+        assert store.add(make_row(3, 4.0, population_rule=rule))
+        assert store.count() == 8
+        assert store.done("nb201", "default", "cifar10", "p", "abc", 0) == {"arch0", "arch1", "arch2", "arch3"}
+        assert store.done("nb201", "naslib", "cifar10", "p", "abc", 0) == {"arch0"}
+        assert store.protocols("nb201", "default", "cifar10", "p", "abc", 0) == {("shared", "auto")}
+        assert store.benchmarks() == ["macro", "nb201"]
     with ResultStore(tmp_path / "s.db", create=False) as store:  # everything was committed
-        frame = store.scores().set_index(["arch_index", "seed", "option_hash"])
-    assert frame.loc[(0, 0, "abc"), "value"] == 1.5
-    assert frame.loc[(0, 0, "abc"), "components"] == {"part": 0.75}
-    assert frame.loc[(0, 0, "abc"), "options"] == {"k": 3, "name": "x"}
-    assert math.isnan(frame.loc[(1, 0, "abc"), "value"]) and frame.loc[(1, 0, "abc"), "nonfinite"]
-    assert frame.loc[(2, 0, "abc"), "value"] == -math.inf and frame.loc[(2, 0, "abc"), "nonfinite"]
-    assert frame.loc[(2, 0, "abc"), "disconnected"] and not frame.loc[(0, 0, "abc"), "nonfinite"]
+        assert len(store.scores(benchmark="macro")) == 1
+        frame = store.scores(benchmark="nb201").set_index(["arch", "seed", "option_hash", "network"])
+    key = ("arch0", 0, "abc", "default")
+    assert frame.loc[key, "value"] == 1.5
+    assert frame.loc[key, "components"] == {"part": 0.75}
+    assert frame.loc[key, "options"] == {"k": 3, "name": "x"}
+    assert frame.loc[key, "population_rule"] is None and frame.loc[("arch3", 0, "abc", "default"),
+                                                                   "population_rule"] == rule
+    assert math.isnan(frame.loc[("arch1", 0, "abc", "default"), "value"])
+    assert frame.loc[("arch1", 0, "abc", "default"), "nonfinite"]
+    assert frame.loc[("arch2", 0, "abc", "default"), "value"] == -math.inf
+    assert frame.loc[("arch2", 0, "abc", "default"), "nonfinite"]
+    assert frame.loc[("arch2", 0, "abc", "default"), "disconnected"] and not frame.loc[key, "nonfinite"]
 
 
 def test_unique_key_is_enforced_by_sqlite(tmp_path):
@@ -50,7 +67,7 @@ def test_unique_key_is_enforced_by_sqlite(tmp_path):
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     index_sql = " ".join(r[0] or "" for r in db.execute("SELECT sql FROM sqlite_master WHERE type='table'"))
-    assert "UNIQUE (space, arch_index, dataset, proxy, option_hash, seed)" in index_sql
+    assert "UNIQUE (benchmark, network, arch, dataset, proxy, option_hash, seed)" in index_sql
 
 
 def test_run_records(tmp_path):
@@ -80,6 +97,60 @@ def test_missing_or_foreign_store_is_refused(tmp_path):
     db.close()
     with pytest.raises(StoreError, match="schema 99"):
         ResultStore(path, create=False)
+
+
+def test_a_store_written_by_zenbench_0_1_is_converted_on_open(tmp_path):
+    path = tmp_path / "v1.db"
+    tables = write_v1_store(path)
+    old = {(r["arch"], r["proxy"]): r for r in tables["scores"]}
+    with ResultStore(path, create=False) as store:
+        frame = store.scores()
+        runs = store.runs()
+        meta = dict(store._db.execute("SELECT key, value FROM meta").fetchall())
+    assert meta == {"schema_version": str(SCHEMA_VERSION), "converted_from_schema": "1"}
+    assert len(frame) == len(tables["scores"]) == 12 and list(runs["run_id"]) == [tables["runs"][0]["run_id"]]
+    assert set(frame["benchmark"]) == {"nb201"} and set(frame["network"]) == {"default"}
+    assert "arch_index" not in frame and "space" not in frame
+    for row in frame.itertuples():  # every value, component and flag as 0.1 stored it, keyed by its string
+        before = old[(row.arch, row.proxy)]
+        assert row.value == before["value"] or (math.isnan(row.value) and before["value"] is None)
+        assert row.components == json.loads(before["components"]) and row.disconnected == bool(before["disconnected"])
+        assert row.option_hash == before["option_hash"]
+    tenas = frame[frame["proxy"] == "tenas"]
+    assert list(tenas["population_rule"]) == [{"rule": "rank_sum", "components": ["tenas.ntk", "tenas.lr"],
+                                               "precision": None}] * 6
+    assert frame.loc[frame["proxy"] == "params", "population_rule"].isna().all()
+    with ResultStore(path) as store:  # converted once: it reopens as schema 2 and takes new rows
+        assert store.add(make_row("new"))
+        assert store.done("nb201", "default", "cifar10", "tenas", tenas["option_hash"].iloc[0], 0) == set(tenas["arch"])
+    # the statistics rank the stored components as 0.1's TE-NAS combine_population did: rank sum, ties averaged
+    from bench.statistics import population_scores
+
+    combined, note = population_scores(tenas.reset_index(drop=True))
+    ntk = np.array([c["tenas.ntk"] for c in tenas["components"]])
+    lr = np.array([c["tenas.lr"] for c in tenas["components"]])
+    assert note is None
+    np.testing.assert_array_equal(combined, stats.rankdata(ntk) + stats.rankdata(lr))
+
+
+def test_conversion_is_all_or_nothing(tmp_path):
+    path = tmp_path / "v1.db"
+    write_v1_store(path)
+    db = sqlite3.connect(path)  # two NB201 indices holding one architecture string: schema 2 cannot key them
+    db.execute("INSERT INTO scores SELECT space, arch_index + 1, arch, dataset, proxy, option_hash, seed, value, "
+               "components, seconds, peak_memory_mb, device, batch_source, batch_mode, batch_seed, batch_size, "
+               "data_source, input_kind, proxy_class, options, higher_is_better, gt_key, disconnected, nan_policy, "
+               "zenbench_version, torch_version, run_id, created, nonfinite FROM scores LIMIT 1")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="cannot open results store.*UNIQUE"):
+        ResultStore(path, create=False)
+    db = sqlite3.connect(path)  # nothing changed
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "1"
+    assert db.execute("SELECT COUNT(*) FROM scores").fetchone()[0] == 13
+    assert [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["meta", "runs",
+                                                                                               "scores"]
+    db.close()
 
 
 def _store(path, rows, command="cmd"):

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
-from proxies.base import NetworkFactory
+if TYPE_CHECKING:  # the protocol only names it: importing a benchmark's data layer loads no proxy code
+    from proxies.base import NetworkFactory
 
 
 class ArchSpecError(ValueError):
@@ -97,6 +98,10 @@ class Benchmark(Protocol):
     string. ``factory(arch, dataset)`` returns a :class:`proxies.NetworkFactory`; a factory builds named
     *variants* in its own terms through ``factory(variant=NAME)`` (see :data:`proxies.base.VARIANTS`) and
     raises :class:`proxies.base.VariantUnavailable` for one it does not have.
+
+    Optional: ``info(gt) -> str``, the text ``zenbench gt info`` prints (default: a generic summary of the
+    :class:`GroundTruthTable`). Random search draws from ``ground_truth().evaluated()``, so every random
+    pick has an accuracy; the EA draws from :meth:`mutation_space`.
     """
 
     name: str
@@ -104,6 +109,10 @@ class Benchmark(Protocol):
     title: str
     """Human name for reports, e.g. ``NAS-Bench-201``."""
     datasets: tuple[str, ...]
+    """Datasets it has networks (and usually ground truth) for; the first is the default."""
+    networks: tuple[str, ...]
+    """Network options of :meth:`factory` (``network=``); the first, ``"default"``, is the benchmark's own
+    trained network. Recorded with every stored score."""
 
     def parse(self, spec: str) -> Any:
         """Strict parse; :class:`ArchSpecError` naming the spec and the fault."""
@@ -118,8 +127,9 @@ class Benchmark(Protocol):
     def is_degenerate(self, arch: Any) -> bool:
         """True for an architecture whose output does not depend on its input (e.g. a disconnected cell)."""
 
-    def factory(self, arch: Any, dataset: str) -> NetworkFactory:
-        """A fresh-network factory for ``arch`` on ``dataset``."""
+    def factory(self, arch: Any, dataset: str, network: str = "default") -> NetworkFactory:
+        """A fresh-network factory for ``arch`` on ``dataset``; ``network`` picks one of :attr:`networks`
+        (e.g. NB201's ``naslib``: NASLib's BN choices). An unknown dataset or network: :class:`BenchmarkError`."""
 
     def ground_truth(self, source: str | None = None) -> GroundTruthTable:
         """The ground-truth table; ``source`` overrides the lookup (a file or a data folder)."""

@@ -9,6 +9,12 @@ pooling and a linear head. Cell operations are ReLU-Conv-BN with affine, statist
 Only the chosen operations are built (no masked supernet). A ``none`` edge contributes nothing;
 a node with no live input is an explicit zero tensor so every operation behaves exactly as in the
 reference (a conv on a zero input still yields the BN shift).
+
+Network options (:data:`NETWORKS`, ``network=``): ``default`` is the network above; ``naslib`` is
+NASLib's NB201 graph (``naslib/search_spaces/nasbench201/graph.py`` and ``primitives.py``), whose BNs
+differ: the cell operations' BNs have ``affine=False, track_running_stats=False`` and the reduction
+blocks' BNs ``affine=False`` (tracking); stem and final BN as above. Named variants for proxies
+(:data:`VARIANT_OVERRIDES`): TE-NAS's thin networks; NB201 has no ``no-reslink`` variant (see there).
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from proxies.base import resolve_variant
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 """Operation names in NAS-Bench-201's own order; the index of an op is its position here."""
@@ -29,6 +38,26 @@ EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3
 
 DATASETS: dict[str, tuple[int, int]] = {"cifar10": (10, 32), "cifar100": (100, 32), "imagenet16": (120, 16)}
 """Dataset -> (number of classes, input resolution) as NAS-Bench-201 trained them."""
+
+NETWORKS: dict[str, str] = {
+    "default": "NAS-Bench-201's trained network (xautodl TinyNetwork/InferCell): every BN affine, tracking",
+    "naslib": "NASLib's NB201 graph: cell-op BNs affine=False, track_running_stats=False; reduction BNs "
+              "affine=False; stem and final BN affine",
+}
+"""Network options of :class:`Nb201Network` and :class:`Nb201Factory` (``network=``)."""
+
+VARIANT_OVERRIDES: dict[str, dict[str, Any]] = {
+    "tenas-ntk": {"channels": 3, "cells_per_stage": 1},
+    "tenas-lr": {"channels": 1, "cells_per_stage": 1, "in_channels": 1, "stem": False, "stages": 1},
+}
+"""Named variants (``proxies.base.VARIANTS``) as :class:`Nb201Network` arguments. ``tenas-ntk``: TENAS's NTK
+network (``prune_tenas.py`` ``model_config``): C=3, N=1, with stem, all three stages. ``tenas-lr``: its
+linear-region network (``model_config_thin``): C=1, N=1, 1 input channel, no stem, ``depth=1`` (the first
+cell only, then the final BN + ReLU and the head). No ``no-reslink``: NB201's ``skip_connect`` edges are
+cell operations (removing them changes the architecture), not residual links a network can drop."""
+VARIANT_UNAVAILABLE: dict[str, str] = {
+    "no-reslink": "its skip_connect edges are operations of the cell, not removable residual links",
+}
 
 
 class ArchStringError(ValueError):
@@ -170,21 +199,29 @@ def all_archs() -> Iterable[Nb201Arch]:
 
 
 class ReLUConvBN(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int) -> None:
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, affine: bool = True,
+                 track_running_stats: bool = True) -> None:
         super().__init__(
             nn.ReLU(inplace=False),
             nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(c_out, affine=True, track_running_stats=True),
+            nn.BatchNorm2d(c_out, affine=affine, track_running_stats=track_running_stats),
         )
 
 
-def _make_op(op: str, channels: int) -> nn.Module:
+def _check_network(network: str) -> str:
+    if network not in NETWORKS:
+        raise ValueError(f"unknown NB201 network {network!r}; expected one of {', '.join(NETWORKS)}")
+    return network
+
+
+def _make_op(op: str, channels: int, network: str = "default") -> nn.Module:
+    bn = {} if network == "default" else {"affine": False, "track_running_stats": False}
     if op == "skip_connect":
         return nn.Identity()
     if op == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1, 1, 0)
+        return ReLUConvBN(channels, channels, 1, 1, 0, **bn)
     if op == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3, 1, 1)
+        return ReLUConvBN(channels, channels, 3, 1, 1, **bn)
     if op == "avg_pool_3x3":
         return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
     raise ValueError(f"no module for NB201 op {op!r}")
@@ -193,13 +230,13 @@ def _make_op(op: str, channels: int) -> nn.Module:
 class Nb201Cell(nn.Module):
     """An NB201 ``InferCell``: node i = sum of op(node j) over j < i; the output is node 3."""
 
-    def __init__(self, arch: Nb201Arch, channels: int) -> None:
+    def __init__(self, arch: Nb201Arch, channels: int, network: str = "default") -> None:
         super().__init__()
         self.edges: list[tuple[int, int]] = [
             (to, src) for (to, src), op in zip(EDGES, arch.ops, strict=True) if op != "none"
         ]
         self.ops = nn.ModuleList(
-            _make_op(op, channels) for op in arch.ops if op != "none"
+            _make_op(op, channels, _check_network(network)) for op in arch.ops if op != "none"
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -217,10 +254,10 @@ class Nb201Cell(nn.Module):
 class ResNetReduction(nn.Module):
     """NB201's reduction block: ReLU-Conv3x3(s2)-BN, ReLU-Conv3x3-BN, plus AvgPool2+Conv1x1 shortcut."""
 
-    def __init__(self, c_in: int, c_out: int) -> None:
+    def __init__(self, c_in: int, c_out: int, affine: bool = True) -> None:
         super().__init__()
-        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, 1)
-        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1)
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, 1, affine=affine)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1, affine=affine)
         self.downsample = nn.Sequential(
             nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
             nn.Conv2d(c_in, c_out, 1, stride=1, padding=0, bias=False),
@@ -237,6 +274,7 @@ class Nb201Network(nn.Module):
     ``stem=False`` feeds the input straight into the first cell (then ``in_channels`` must equal
     ``channels``). ``stages`` < 3 stops after that many stages (TE-NAS counts linear regions on
     ``stages=1``: one C=1 cell, no stem, no reduction, then the final BN + ReLU and the head).
+    ``network`` picks one of :data:`NETWORKS` (``naslib``: NASLib's BN choices).
     """
 
     def __init__(
@@ -248,11 +286,13 @@ class Nb201Network(nn.Module):
         in_channels: int = 3,
         stem: bool = True,
         stages: int = 3,
+        network: str = "default",
     ) -> None:
         super().__init__()
         if stages not in (1, 2, 3):
             raise ValueError(f"stages must be 1, 2 or 3, got {stages!r}")
         self.arch = parse_arch(arch)
+        self.network = _check_network(network)
         self.num_classes = num_classes
         if stem:
             self.stem: nn.Module = nn.Sequential(
@@ -266,9 +306,9 @@ class Nb201Network(nn.Module):
         c = channels
         for stage in range(stages):
             if stage > 0:
-                layers.append(ResNetReduction(c, 2 * c))
+                layers.append(ResNetReduction(c, 2 * c, affine=network == "default"))
                 c *= 2
-            layers.extend(Nb201Cell(self.arch, c) for _ in range(cells_per_stage))
+            layers.extend(Nb201Cell(self.arch, c, network) for _ in range(cells_per_stage))
         self.cells = nn.Sequential(*layers)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
@@ -329,20 +369,31 @@ def nb201_flops(arch: str | Nb201Arch | Sequence[int], num_classes: int = 10, re
     return conv + (extra if count_pooling else 0)
 
 
+def variant_overrides(variant: str | None) -> dict[str, Any]:
+    """:class:`Nb201Network` arguments of a named variant (``None``: none); :class:`VariantUnavailable` for
+    a variant NB201 does not have."""
+    if variant is None:
+        return {}
+    return dict(resolve_variant(variant, VARIANT_OVERRIDES, "NAS-Bench-201", VARIANT_UNAVAILABLE))
+
+
 @dataclass(frozen=True)
 class Nb201Factory:
     """Network factory for one NB201 architecture and dataset: each call builds a fresh network.
 
-    Keyword overrides (``channels``, ``cells_per_stage``, ``in_channels``, ``stem``, ``stages``,
-    ``num_classes``) build a variant, e.g. TE-NAS's thin network.
+    ``network`` (default ``"default"``) is one of :data:`NETWORKS`. ``variant=NAME`` builds a named variant
+    (:data:`VARIANT_OVERRIDES`: TE-NAS's thin networks); keyword overrides (``channels``,
+    ``cells_per_stage``, ``in_channels``, ``stem``, ``stages``, ``num_classes``) win over the variant's.
     """
 
     arch: Nb201Arch
     dataset: str = "cifar10"
+    network: str = "default"
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown NB201 dataset {self.dataset!r}; expected one of {', '.join(DATASETS)}")
+        _check_network(self.network)
         object.__setattr__(self, "arch", parse_arch(self.arch))
 
     @property
@@ -353,6 +404,7 @@ class Nb201Factory:
     def input_shape(self) -> tuple[int, int, int]:
         return (3, DATASETS[self.dataset][1], DATASETS[self.dataset][1])
 
-    def __call__(self, **overrides: object) -> Nb201Network:
-        kwargs: dict[str, object] = {"num_classes": self.num_classes, **overrides}
+    def __call__(self, variant: str | None = None, **overrides: object) -> Nb201Network:
+        kwargs: dict[str, object] = {"num_classes": self.num_classes, "network": self.network,
+                                     **variant_overrides(variant), **overrides}
         return Nb201Network(self.arch, **kwargs)  # type: ignore[arg-type]

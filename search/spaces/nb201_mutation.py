@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from search.evolution import Metrics
 from search.spaces.nb201 import DATASETS, EDGES, OPS, Nb201Arch, nb201_flops, nb201_param_count
-from search.spaces.zennet_space import Metrics
 
 NUM_ARCHS = len(OPS) ** len(EDGES)
 """15,625 cells."""

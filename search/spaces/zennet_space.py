@@ -28,14 +28,13 @@ from typing import Any
 
 import numpy as np
 
+from search.evolution import Metrics
 from search.spaces.zennet import BLOCK_TYPES, Block, Structure, count_flops, count_params, smart_round
 
 CHANNEL_MULTIPLIERS: tuple[float, ...] = (2.5, 2.0, 1.5, 1.25, 1.0, 1 / 1.25, 1 / 1.5, 1 / 2, 1 / 2.5)
 """ZenNAS's channel moves, in its order (x2.5 ... /2.5)."""
 SUB_LAYER_MOVES: tuple[int, ...] = (0, 1, 2, -1, -2)
 SPLIT_LAYER_THRESHOLD = 6
-WARMUP_POPULATION = 10
-"""While the population has at most this many members, children mutate the initial structure (C.3)."""
 
 
 @dataclass(frozen=True)
@@ -174,15 +173,6 @@ def get_rules(name: str) -> MutationRules:
         choices = ", ".join([*SPACES, *SPACE_ALIASES])
         raise ValueError(f"unknown Zen-NAS search space {name!r}; expected one of {choices}")
     return SPACES[key]
-
-
-@dataclass(frozen=True)
-class Metrics:
-    """What the EA's constraints check, computed before anything is built."""
-
-    params: float | None = None
-    flops: float | None = None
-    layers: int | None = None
 
 
 @dataclass(frozen=True)
