@@ -16,14 +16,15 @@ import torch
 
 from bench.data import load_dataset, normalization
 from bench.runner import resolve_device
+from search.autoaugment import BACKENDS, AutoAugment
 from search.spaces.zennet import count_params
 from search.train import (
-    AUTOAUGMENT_NOTE,
     CHECKPOINT_NAME,
     LOG_NAME,
     ImageSet,
     TrainConfig,
     Trainer,
+    augmentation_summary,
     zennet_for_training,
 )
 from search.zennets import resolve_structure
@@ -37,8 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train a ZenNet on CIFAR (Zen-NAS recipe)",
         description="Train a ZenNet with the Zen-NAS CIFAR recipe: SGD + Nesterov 0.9, lr 0.1 per 256 images, "
         "linear warm-up then cosine to 0, weight decay 5e-4 (conv/linear weights only), label smoothing 0.1 + "
-        "mixup 0.2, random crop + flip, random erasing, BN momentum 0.01, ZenNAS init. "
-        f"{AUTOAUGMENT_NOTE}. Checkpoints every epoch; Ctrl-C saves and stops, --resume continues.")
+        "mixup 0.2, BN momentum 0.01, ZenNAS init; augmentation: "
+        f"{augmentation_summary(defaults)}. Checkpoints every epoch; Ctrl-C saves and stops, --resume continues.")
     parser.add_argument("--structure", required=True, metavar="NAME|STRING|FILE",
                         help="a published ZenNet (e.g. ZenNet-1.0M), a structure string, or a file holding one")
     parser.add_argument("--dataset", choices=DATASETS, default="cifar10", help="default: cifar10")
@@ -57,6 +58,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seeds the init, data order and augmentation; default 0")
     parser.add_argument("--bn-momentum", type=float, default=defaults.bn_momentum,
                         help=f"BatchNorm momentum; default {defaults.bn_momentum} (ZenNAS); short runs want 0.1")
+    parser.add_argument("--no-autoaugment", dest="autoaugment", action="store_false",
+                        help="leave out AutoAugment's CIFAR-10 policy (on by default, as in ZenNAS's recipe)")
+    parser.add_argument("--autoaugment-backend", choices=BACKENDS, default=defaults.autoaugment_backend,
+                        help="who applies AutoAugment's operations: zenbench's batched tensor ops, or torchvision's "
+                        f"own (needs torchvision); default {defaults.autoaugment_backend}")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch; default: torch's choice")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (per-epoch lines stay)")
     parser.set_defaults(func=run_train)
@@ -73,7 +79,10 @@ def run_train(args: argparse.Namespace) -> int:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     structure = str(resolve_structure(args.structure))
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, bn_momentum=args.bn_momentum)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, bn_momentum=args.bn_momentum,
+                         autoaugment=args.autoaugment, autoaugment_backend=args.autoaugment_backend)
+    if config.autoaugment:
+        AutoAugment(backend=config.autoaugment_backend)  # an unusable backend fails here, before the data loads
     device = resolve_device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # as ZenNAS on GPU; fastest kernels, not bitwise reproducible
@@ -104,7 +113,7 @@ def run_train(args: argparse.Namespace) -> int:
           f"lr {config.learning_rate:g} (warm-up {warmup} steps = {warmup / trainer.steps_per_epoch:.2f} epochs, "
           f"then cosine to 0), wd {config.weight_decay:g}, label smoothing {config.label_smoothing:g}, "
           f"mixup {config.mixup_alpha:g}, random erasing p={config.random_erase_p:g}, BN momentum {config.bn_momentum}")
-    print(f"augmentation: {AUTOAUGMENT_NOTE}")
+    print(f"augmentation: {augmentation_summary(config)}")
     if config.bn_momentum is not None and (1 - config.bn_momentum) ** steps > 0.05:
         print(f"note: {steps} steps at BN momentum {config.bn_momentum} leave "
               f"{100 * (1 - config.bn_momentum) ** steps:.0f}% of the initial BN running statistics; "
