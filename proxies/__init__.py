@@ -13,7 +13,7 @@ __all__ = [
 ]
 
 # Built-in proxy modules: importing one registers its proxies. A new built-in is one file plus a name here.
-_BUILTIN_MODULES: list[str] = ["zen", "grad_norm", "synflow", "naswot", "cost", "tenas"]
+_BUILTIN_MODULES: list[str] = ["zen", "grad_norm", "synflow", "naswot", "cost", "tenas", "az_nas"]
 
 import importlib as _importlib  # noqa: E402
 
