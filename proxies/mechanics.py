@@ -237,9 +237,18 @@ class _VmapFriendlyLayers(TorchFunctionMode):
 
 def _conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
             dilation: Any = 1, groups: int = 1) -> Tensor:
+    """``F.conv2d`` through :class:`_Conv2dFn`. A strided 1x1 conv without padding reads only every s-th
+    position, so it runs as the stride-1 conv of those positions (``input[:, :, ::s, ::s]``, copied once in
+    the input's layout; slicing's own backward scatters the input gradient back): the same products and
+    sums, and it keeps clear of oneDNN's channels-last 1x1 stride-2 weight gradient, which corrupts the
+    heap with fewer than 8 input channels (oneDNN issue #6035; TE-NAS's thin Macro networks)."""
     if input.ndim != 4 or isinstance(padding, str):
         return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
-    return _Conv2dFn.apply(input, weight, bias, _pair(stride), _pair(padding), _pair(dilation), groups)
+    stride, padding = _pair(stride), _pair(padding)
+    if weight.shape[2:] == (1, 1) and padding == (0, 0) and stride != (1, 1):
+        input = input[:, :, ::stride[0], ::stride[1]].clone(memory_format=torch.preserve_format)
+        stride = (1, 1)
+    return _Conv2dFn.apply(input, weight, bias, stride, padding, _pair(dilation), groups)
 
 
 def _batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from torch import Tensor, nn
 
 from proxies import mechanics
-from proxies.mechanics import per_sample_grads, reinit
+from proxies.mechanics import build, per_sample_grads, reinit
 from proxies.tenas import ntk_gram
 from search.spaces.nb201 import Nb201Network
 
@@ -48,8 +52,9 @@ def test_per_sample_grads_equal_the_loop_on_an_nb201_net_with_train_mode_bn() ->
 
 
 class Mixed(nn.Module):
-    """Strided, dilated, grouped and biased convs, train- and eval-mode BN, GroupNorm (no fast path),
-    a BN without affine parameters, average pools with and without padding, and a linear head."""
+    """Strided, dilated, grouped and biased convs, a strided 1x1 conv (stride 2x3 on 5x5 positions),
+    train- and eval-mode BN, GroupNorm (no fast path), a BN without affine parameters, average pools with
+    and without padding, and a linear head."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -61,14 +66,16 @@ class Mixed(nn.Module):
         self.gn = nn.GroupNorm(2, 6)
         self.bn_plain = nn.BatchNorm2d(6, affine=False)
         self.pool = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        self.head = nn.Linear(10, 5)
+        self.d = nn.Conv2d(4, 3, 1, stride=(2, 3), bias=True)
+        self.head = nn.Linear(13, 5)
 
     def forward(self, x: Tensor) -> Tensor:
         x = torch.relu(self.bn_a(self.a(x)))
         x = torch.relu(self.bn_b(self.b(x))) + self.pool(x)
         z = nn.functional.avg_pool2d(x, 3, stride=2, ceil_mode=True)
+        p = torch.relu(self.d(x)) ** 2  # not linear in x: its input gradient reaches the layers before
         x = self.bn_plain(self.gn(self.c(x)))
-        return self.head(torch.cat([x.mean(dim=(2, 3)), z.mean(dim=(2, 3))], dim=1))
+        return self.head(torch.cat([x.mean(dim=(2, 3)), z.mean(dim=(2, 3)), p.mean(dim=(2, 3))], dim=1))
 
 
 @pytest.mark.parametrize("fused_sums_from", [mechanics._FUSED_SUMS_FROM, 0])
@@ -86,6 +93,46 @@ def test_per_sample_grads_equal_the_loop_on_every_layer_form(chunk_size: int | N
     params = dict(net.named_parameters())
     fast = per_sample_grads(net, x, params, chunk_size=chunk_size)
     assert_rows_equal(fast, loop_rows(net, x, params))
+
+
+class Thin(nn.Module):
+    """Strided 1x1 convs with 1 and 4 input channels at even sizes, as in TE-NAS's thin Macro networks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 1, 3, padding=1, bias=False)
+        self.b = nn.Conv2d(1, 4, 1, stride=2, bias=False)
+        self.bn = nn.BatchNorm2d(4)
+        self.c = nn.Conv2d(4, 8, 1, stride=2, bias=False)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = torch.relu(self.bn(self.b(torch.relu(self.a(x)))))
+        return self.head(torch.relu(self.c(x)).mean(dim=(2, 3)))
+
+
+def thin_strided_1x1_case() -> None:
+    """float32 rows of :class:`Thin` built channels-last (oneDNN's kernels) against the float64 loop."""
+    torch.manual_seed(4)
+    net = build(Thin, torch.device("cpu"), "kaiming_fan_out")
+    assert net.c.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(8, 3, 32, 32)
+    params = dict(net.named_parameters())
+    fast = per_sample_grads(net, x, params)
+    reference = Thin().double().train()
+    reference.load_state_dict(net.state_dict())
+    slow = loop_rows(reference, x.double(), dict(reference.named_parameters()))
+    for k in slow:
+        torch.testing.assert_close(fast[k].double(), slow[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_per_sample_grads_on_strided_1x1_convs_with_few_channels_in_channels_last() -> None:
+    # in a subprocess: oneDNN's channels-last 1x1 stride-2 weight gradient with < 8 input channels crashes
+    # the process (issue #6035), which must fail this test rather than end the pytest run
+    tests = Path(__file__).resolve().parent
+    code = f"import sys; sys.path.insert(0, {str(tests)!r}); import test_mechanics as t; t.thin_strided_1x1_case()"
+    run = subprocess.run([sys.executable, "-c", code], cwd=tests.parent, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, f"rc {run.returncode}: {run.stderr[-2000:]}"
 
 
 def test_per_sample_grads_of_a_custom_row_function_and_float32() -> None:
