@@ -13,12 +13,15 @@ import os
 import sys
 from collections.abc import Sequence
 
+from bench.store import software_versions
+
 COMMAND_MODULES = [
     "bench.cli_gt",
     "bench.cli_bench",
     "bench.cli_score",
     "bench.cli_train",
     "bench.cli_search",
+    "bench.cli_proxies",
 ]
 
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, LookupError, OSError, RuntimeError)
@@ -30,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark zero-shot NAS proxies: score architectures, rank them against a benchmark's "
         "ground truth (NAS-Bench-201, NAS-Bench-Macro, NAS-Bench-101, plug-ins), run the Zen-NAS search.",
     )
+    parser.add_argument("--version", action="version", version=f"zenbench {software_versions()[0]}",
+                        help="print the installed zenbench version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(sub)

@@ -11,7 +11,16 @@ import argparse
 import sys
 
 from bench.cli_gt import add_benchmark_option, add_ground_truth_option
-from bench.runner import RunConfigError, Shard, run_benchmark
+from bench.cli_options import (
+    add_proxy_option_argument,
+    add_seed_options,
+    add_threads_option,
+    expand_proxies,
+    make_proxies,
+    parse_init_seeds,
+    parse_proxy_options,
+)
+from bench.runner import RunConfigError, RunSummary, Shard, run_benchmark
 from bench.statistics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, NAN_POLICIES
 from bench.store import merge_stores
 
@@ -29,25 +38,30 @@ def parse_sample(text: str) -> int | None:
     return value
 
 
-def parse_proxies(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise RunConfigError(f"--proxies {text!r}: expected a comma-separated list, e.g. zen,synflow,params")
-    return names
+EXIT_FAILURES = 3
+"""Exit code of ``zenbench bench`` when some (proxy, architecture) scores failed (the others are stored)."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     bench = subparsers.add_parser(
         "bench", help="score proxies on a benchmark's architectures into a results store",
         description="Score proxies on a seeded sample of a benchmark's evaluated architectures. Each score is "
-        "stored as soon as it exists; rerunning the same command computes only what is missing.")
+        "stored as soon as it exists; rerunning the same command computes only what is missing. A proxy that "
+        "fails on an architecture is recorded as failed (with its error) and the run goes on; exit codes: 0 "
+        f"done, {EXIT_FAILURES} done but some scores failed (listed; a rerun retries them), 130 interrupted "
+        "(Ctrl-C; rerun to finish), 2 bad input.")
     add_benchmark_option(bench)
     add_dataset_options(bench)
     bench.add_argument("--proxies", required=True, metavar="LIST",
-                       help="comma-separated proxy names or package.module:Class specs, e.g. zen,synflow,params")
+                       help="comma-separated proxy names or package.module:Class specs, e.g. zen,synflow,params; "
+                       "all: every registered proxy")
+    add_proxy_option_argument(bench)
     bench.add_argument("--sample", required=True, metavar="N|all", help="architectures to sample, or all")
     bench.add_argument("--seed", type=int, default=0,
-                       help="seed of the sample, the shared image batch and every proxy (default 0)")
+                       help="seed of the architecture sample (default 0); also the init seed unless "
+                       "--init-seeds or --repeats is given")
+    add_seed_options(bench)
+    add_threads_option(bench)
     bench.add_argument("--batch-size", type=int, default=None, metavar="B",
                        help="batch_size option of every proxy that has one (default: each proxy's own)")
     bench.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
@@ -86,6 +100,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     report.add_argument("--nan-policy", default="exclude", choices=list(NAN_POLICIES),
                         help="non-finite scores: " + "; ".join(f"{k}: {v}" for k, v in NAN_POLICIES.items()))
     report.add_argument("--title", default=None, help="report title (default: from the folder name)")
+    report.add_argument("--gt", default=None, metavar="KEY", help="ground-truth key to rank against, e.g. "
+                        "cifar10_valid or hp12_cifar10_test, for the dataset it names (default: the key each run "
+                        "recorded, the benchmark's default); printed with every table")
+    report.add_argument("--scatter-axes", default="rank", choices=["rank", "value"],
+                        help="scatter plots of ranks (default: one outlier cannot flatten a panel) or raw values")
     report.set_defaults(func=run_report)
 
 
@@ -99,16 +118,39 @@ def add_dataset_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    sample = parse_sample(args.sample)
+    shard = Shard.parse(args.shard)
+    init_seeds = parse_init_seeds(args.init_seeds, args.repeats) \
+        if args.init_seeds is not None or args.repeats is not None else None
+    specs = expand_proxies(args.proxies)
+    proxies = make_proxies(specs, parse_proxy_options(args.proxy_option), args.batch_size) \
+        if args.proxy_option else specs
     summary = run_benchmark(
-        args.store, parse_proxies(args.proxies), benchmark=args.benchmark, network=args.network, dataset=args.dataset,
-        sample=parse_sample(args.sample), seed=args.seed, batch_size=args.batch_size, device=args.device,
+        args.store, proxies, benchmark=args.benchmark, network=args.network, dataset=args.dataset,
+        sample=sample, seed=args.seed, init_seeds=init_seeds, batch_size=args.batch_size, device=args.device,
         batch_per_arch=args.batch_per_arch, ground_truth=args.ground_truth, data_source=args.data_source,
-        data_root=args.data_root, shard=Shard.parse(args.shard), progress=not args.no_progress)
+        data_root=args.data_root, shard=shard, threads=args.threads, progress=not args.no_progress)
+    print(format_summary(summary), file=sys.stderr)
+    if summary.interrupted:
+        return 130
+    return EXIT_FAILURES if summary.failures else 0
+
+
+def format_summary(summary: RunSummary, limit: int = 20) -> str:
+    """What ``zenbench bench`` prints when it ends: the counts, then each failure (proxy, architecture,
+    init seed, error; the first ``limit``, then how many more)."""
     state = "interrupted: rows so far are kept, rerun the command to finish" if summary.interrupted else "done"
-    print(f"{state}: {summary.n_computed} score(s) computed, {summary.n_already} already stored, "
-          f"{summary.n_tasks} in this shard ({summary.n_archs} architectures); {summary.n_nonfinite} non-finite; "
-          f"store {summary.store}", file=sys.stderr)
-    return 130 if summary.interrupted else 0
+    lines = [f"{state}: {summary.n_computed} score(s) computed, {summary.n_already} already stored, "
+             f"{summary.n_tasks} in this shard ({summary.n_archs} architectures); {summary.n_nonfinite} non-finite; "
+             f"{len(summary.failures)} failed; store {summary.store}"]
+    if summary.failures:
+        lines.append(f"{len(summary.failures)} score(s) failed (stored as failed; rerun the command to retry "
+                     "only these):")
+        lines += [f"  {proxy} on {arch} (init seed {seed}): {error}"
+                  for proxy, arch, seed, error in summary.failures[:limit]]
+        if len(summary.failures) > limit:
+            lines.append(f"  ... and {len(summary.failures) - limit} more")
+    return "\n".join(lines)
 
 
 def run_merge(args: argparse.Namespace) -> int:
@@ -124,6 +166,6 @@ def run_report(args: argparse.Namespace) -> int:
     result = render_report(args.store, args.out, benchmark=args.benchmark, ground_truth=args.ground_truth,
                            n_resamples=args.resamples,
                            confidence=args.confidence, seed=args.bootstrap_seed, nan_policy=args.nan_policy,
-                           title=args.title)
+                           title=args.title, gt_key=args.gt, scatter_axes=args.scatter_axes)
     print(f"wrote {result.readme} ({len(result.files)} files)")
     return 0

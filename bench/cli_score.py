@@ -1,6 +1,7 @@
-"""``zenbench score``: score one architecture of a benchmark with chosen proxies, as a table or JSON.
+"""``zenbench score``: score one architecture of a benchmark, or a custom model (``--model``), with chosen
+proxies, as a table or JSON.
 
-A thin layer over :func:`score_architecture`, which a user can call from Python.
+A thin layer over :func:`bench.api.score`, which a user can call from Python.
 """
 
 from __future__ import annotations
@@ -8,113 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+import sys
+from dataclasses import asdict
 from typing import Any
 
-import torch
-
-from bench.benchmarks.base import Benchmark
-from bench.cli_bench import add_dataset_options, parse_proxies
+from bench.api import MODEL_BENCHMARK, ArchitectureScores, load_model, score
+from bench.cli_bench import EXIT_FAILURES, add_dataset_options
 from bench.cli_gt import add_benchmark_option, add_ground_truth_option
-from bench.runner import (
-    DEFAULT_IMAGE_BATCH,
-    check_run,
-    make_factory,
-    resolve_benchmark,
-    resolve_device,
-    resolve_proxies,
-)
-from proxies import Batch, Proxy
-
-
-@dataclass(frozen=True)
-class ProxyScore:
-    """One proxy's score of the architecture, with the protocol that produced it."""
-
-    proxy: str
-    options: dict[str, Any]
-    value: float
-    seconds: float
-    peak_memory_mb: float | None
-    components: dict[str, float]
-    input_kind: str
-    batch_source: str | None
-    """Where the images came from (``None`` for a proxy that takes no images)."""
-
-
-@dataclass(frozen=True)
-class ArchitectureScores:
-    arch: str
-    """The benchmark's spec string of the architecture."""
-    index: int | None
-    """The index the architecture was given by (NB201's ``--arch 123``), else ``None``."""
-    dataset: str
-    device: str
-    seed: int
-    scores: list[ProxyScore] = field(default_factory=list)
-    benchmark: str = "nb201"
-    network: str = "default"
-
-
-def resolve_arch(benchmark: Benchmark, text: str,
-                 ground_truth: str | os.PathLike | None = None) -> tuple[Any, int | None]:
-    """The architecture of ``text`` (the benchmark's parser), and the index it was given by when the
-    benchmark takes one (NB201: digits, looked up in ``ground_truth``) rather than a spec."""
-    text = text.strip()
-    if ground_truth is not None:
-        benchmark.ground_truth(ground_truth)  # validates the source; NB201 resolves indices in it
-    arch = benchmark.parse(text)
-    return arch, int(text) if text.isdigit() and benchmark.format(arch) != text else None
-
-
-def score_architecture(
-    arch: str,
-    proxies: Sequence[str | Proxy],
-    dataset: str | None = None,
-    device: str | torch.device | None = None,
-    seed: int = 0,
-    batch_size: int | None = None,
-    ground_truth: str | os.PathLike | None = None,
-    data_source: str = "auto",
-    data_root: str | os.PathLike | None = None,
-    benchmark: str | Benchmark = "nb201",
-    network: str = "default",
-) -> ArchitectureScores:
-    """Score ``arch`` (a spec of ``benchmark`` ["nb201"]; NB201 also takes an index) with each proxy (names,
-    ``module:Class`` specs or instances).
-
-    ``dataset`` [None: the benchmark's first] picks the head and input size; ``network`` ["default"] one of
-    the benchmark's networks; ``device`` [None: CUDA if available]; ``seed`` [0] seeds every proxy and the
-    image batch; ``batch_size`` [None: each proxy's own] overrides the ``batch_size`` option of proxies that
-    have one; ``ground_truth`` resolves an index; images for proxies that need them come from
-    ``bench.data.load_batch(dataset, B, seed, data_source, root=data_root)``, one batch of the largest size
-    needed, each proxy taking its first ``proxy.batch_size`` images.
-    """
-    bench_obj, bench_name = resolve_benchmark(benchmark)
-    dataset = check_run(bench_obj, dataset, network)
-    parsed, index = resolve_arch(bench_obj, arch, ground_truth)
-    proxy_list = resolve_proxies(proxies, batch_size)
-    torch_device = resolve_device(device)
-    factory = make_factory(bench_obj, parsed, dataset, network)
-    batch: Batch | None = None
-    image_proxies = [p for p in proxy_list if p.needs != "nothing"]
-    if image_proxies:
-        from bench.data import load_batch  # only image-using proxies need the data module
-
-        size = max(p.batch_size or batch_size or DEFAULT_IMAGE_BATCH for p in image_proxies)
-        loaded = load_batch(dataset, size, seed, source=data_source, root=data_root)
-        labels = None if loaded.labels is None else loaded.labels.to(torch_device)
-        batch = Batch(loaded.images.to(torch_device), labels, loaded.num_classes, loaded.source)
-    scores = []
-    for proxy in proxy_list:
-        uses_batch = proxy.needs != "nothing"
-        result = proxy.score(factory, batch if uses_batch else None, torch_device, seed)
-        scores.append(ProxyScore(proxy.name, proxy.options(), result.value, result.seconds, result.peak_memory_mb,
-                                 result.components, proxy.input_kind, batch.source if uses_batch and batch else None))
-    return ArchitectureScores(bench_obj.format(parsed), index, dataset, str(torch_device), seed, scores, bench_name,
-                              network)
+from bench.cli_options import OptionError, add_threads_option, expand_proxies, parse_proxy_options
 
 
 def format_table(result: ArchitectureScores) -> str:
@@ -122,9 +24,10 @@ def format_table(result: ArchitectureScores) -> str:
     where = f" ({result.benchmark} index {result.index})" if result.index is not None else ""
     sources = sorted({s.batch_source for s in result.scores if s.batch_source})
     network = f"  network: {result.network}" if result.network != "default" else ""
-    lines = [f"arch: {result.arch}{where}",
+    what = "model" if result.benchmark == MODEL_BENCHMARK else "arch"
+    lines = [f"{what}: {result.arch}{where}",
              f"benchmark: {result.benchmark}  dataset: {result.dataset}{network}  device: {result.device}  "
-             f"seed: {result.seed}"
+             f"threads: {result.threads}  seed: {result.seed}"
              + (f"  images: {', '.join(sources)}" if sources else "")]
     rows = [("proxy", "value", "seconds", "peak MB", "components")]
     for s in result.scores:
@@ -136,6 +39,7 @@ def format_table(result: ArchitectureScores) -> str:
         numbers = [cell.rjust(width) for cell, width in zip(row[1:4], widths[1:], strict=True)]
         cells = [row[0].ljust(widths[0]), *numbers]
         lines.append("  ".join([*cells, row[4]]).rstrip())
+    lines += [f"{f.proxy}  failed: {f.error}" for f in result.failures]
     return "\n".join(lines)
 
 
@@ -154,34 +58,72 @@ def to_json(result: ArchitectureScores) -> str:
     return json.dumps(plain(asdict(result)), indent=2)
 
 
+def parse_input_shape(text: str) -> tuple[int, int, int]:
+    """``C,H,W`` (three positive integers), e.g. ``3,224,224``."""
+    try:
+        shape = tuple(int(word) for word in str(text).split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise OptionError(f"--input-shape {text!r}: expected three positive integers C,H,W, e.g. 3,224,224")
+    return shape  # type: ignore[return-value]
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    score = subparsers.add_parser(
-        "score", help="score one architecture of a benchmark with chosen proxies",
-        description="Score one architecture (the benchmark's spec string; NB201 also takes an index) with each "
-        "proxy; prints value, seconds, peak memory and components.")
-    add_benchmark_option(score)
-    score.add_argument("--arch", required=True, metavar="SPEC",
-                       help="the benchmark's architecture spec (NB201: architecture string or NB201 index, which "
-                       "needs the ground truth; macro: 8 digits such as 22212220)")
-    score.add_argument("--proxies", required=True, metavar="LIST",
-                       help="comma-separated proxy names or package.module:Class specs, e.g. zen,synflow,params")
-    add_dataset_options(score)
-    score.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
-    score.add_argument("--seed", type=int, default=0, help="seed of every proxy and the image batch (default 0)")
-    score.add_argument("--batch-size", type=int, default=None, metavar="B",
-                       help="batch_size option of every proxy that has one (default: each proxy's own)")
-    score.add_argument("--data", dest="data_source", default="auto", metavar="SOURCE",
-                       help="images: auto (the dataset under the data root), noise, or a path (default auto)")
-    score.add_argument("--data-root", default=None, metavar="DIR", help="data folder (default $ZENBENCH_DATA)")
-    add_ground_truth_option(score)
-    score.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    score.set_defaults(func=run_score)
+    score_parser = subparsers.add_parser(
+        "score", help="score one architecture of a benchmark, or a custom model, with chosen proxies",
+        description="Score one architecture (the benchmark's spec string; NB201 also takes an index), or a custom "
+        "network (--model), with each proxy; prints value, seconds, peak memory and components.")
+    add_benchmark_option(score_parser)
+    what = score_parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--arch", metavar="SPEC",
+                      help="the benchmark's architecture spec (NB201: architecture string or NB201 index, which "
+                      "needs the ground truth; macro: 8 digits such as 22212220)")
+    what.add_argument("--model", metavar="SPEC",
+                      help="a custom network instead of --arch: package.module:callable (returns a fresh untrained "
+                      "nn.Module; ./module.py is found; num_classes= is passed when it takes it) or timm:NAME "
+                      "(optional extra zenbench[timm]). Its forward_pre_gap or forward_features gives the "
+                      "pre-pooling tensor. Images: Gaussian of --input-shape unless --dataset is given")
+    score_parser.add_argument("--input-shape", default="3,32,32", metavar="C,H,W",
+                              help="input shape of a --model network (default 3,32,32)")
+    score_parser.add_argument("--num-classes", type=int, default=10, metavar="K",
+                              help="classes of a --model network's head (default 10)")
+    score_parser.add_argument("--proxies", required=True, metavar="LIST",
+                              help="comma-separated proxy names or package.module:Class specs, e.g. "
+                              "zen,synflow,params; all: every registered proxy")
+    score_parser.add_argument("--proxy-option", action="append", default=[], metavar="PROXY.KEY=VALUE",
+                              help="an option of one proxy, repeatable (e.g. zen.bn_stat=batch); the same key "
+                              "twice scores the proxy once per value")
+    add_dataset_options(score_parser)
+    score_parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
+    add_threads_option(score_parser)
+    score_parser.add_argument("--seed", type=int, default=0,
+                              help="seed of every proxy and the image batch (default 0)")
+    score_parser.add_argument("--batch-size", type=int, default=None, metavar="B",
+                              help="batch_size option of every proxy that has one (default: each proxy's own)")
+    score_parser.add_argument("--data", dest="data_source", default="auto", metavar="SOURCE",
+                              help="images: auto (the dataset under the data root), noise, or a path "
+                              "(default auto)")
+    score_parser.add_argument("--data-root", default=None, metavar="DIR",
+                              help="data folder (default $ZENBENCH_DATA)")
+    add_ground_truth_option(score_parser)
+    score_parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    score_parser.set_defaults(func=run_score)
 
 
 def run_score(args: argparse.Namespace) -> int:
-    result = score_architecture(
-        args.arch, parse_proxies(args.proxies), dataset=args.dataset, device=args.device, seed=args.seed,
-        batch_size=args.batch_size, ground_truth=args.ground_truth, data_source=args.data_source,
-        data_root=args.data_root, benchmark=args.benchmark, network=args.network)
+    common: dict[str, Any] = dict(
+        proxy_options=parse_proxy_options(args.proxy_option), dataset=args.dataset, device=args.device,
+        seed=args.seed, batch_size=args.batch_size, threads=args.threads, data_source=args.data_source,
+        data_root=args.data_root)
+    proxies = expand_proxies(args.proxies)
+    if args.model is not None:
+        result = score(load_model(args.model, args.num_classes), proxies, input_shape=parse_input_shape(
+            args.input_shape), num_classes=args.num_classes, name=args.model, **common)
+    else:
+        result = score(args.arch, proxies, benchmark=args.benchmark, network=args.network,
+                       ground_truth=args.ground_truth, **common)
     print(to_json(result) if args.json else format_table(result))
-    return 0
+    for failure in result.failures:
+        print(f"zenbench: proxy {failure.proxy} failed: {failure.error}", file=sys.stderr)
+    return EXIT_FAILURES if result.failures else 0

@@ -17,7 +17,6 @@ Thin layer over :func:`make_zennet_search` and :func:`run_benchmark_validation`,
 from __future__ import annotations
 
 import argparse
-import ast
 import math
 import os
 import sys
@@ -30,6 +29,7 @@ import torch
 
 from bench.benchmarks.base import Benchmark, BenchmarkError
 from bench.cli_gt import add_ground_truth_option
+from bench.cli_options import add_threads_option, apply_threads, parse_proxy_options
 from bench.runner import (
     DEFAULT_IMAGE_BATCH,
     check_run,
@@ -37,6 +37,7 @@ from bench.runner import (
     resolve_benchmark,
     resolve_device,
     resolve_proxies,
+    score_proxy,
 )
 from proxies import Batch, Proxy
 from proxies import get as get_proxy
@@ -68,15 +69,8 @@ PAPER_SCALE = "--population 512 --iterations 480000"
 DEFAULT_PRESET = {"resnet": "cifar-params1M", "mobilenet": "imagenet-flops400M"}
 
 
-def _proxy_option(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"--proxy-option {text!r}: expected KEY=VALUE, e.g. batch_size=16")
-    try:
-        parsed: Any = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        parsed = value
-    return key.strip(), parsed
+EXIT_NO_CANDIDATE = 1
+"""Exit code of a ZenNet search in which no candidate met the constraints (nothing to write)."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -109,8 +103,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    f"{GROUND_TRUTH_FITNESS!r} (the ground truth itself, an upper bound)")
     p.add_argument("--batch-size", type=int, default=None, metavar="B",
                    help="the proxy's batch_size option (default: the proxy's own; zen: 64, as ZenNAS searches)")
-    p.add_argument("--proxy-option", type=_proxy_option, action="append", default=[], metavar="KEY=VALUE",
-                   help="any other proxy option, repeatable (e.g. repeat=4)")
+    p.add_argument("--proxy-option", action="append", default=[], metavar="[PROXY.]KEY=VALUE",
+                   help="any other option of the proxy, repeatable (e.g. repeat=4 or zen.repeat=4)")
+    add_threads_option(p)
     p.add_argument("--seed", type=int, default=0, help="search seed (benchmarks: first run's seed; default 0)")
     p.add_argument("--population", type=int, default=None, metavar="N",
                    help="population size (default 512 for ZenNet spaces, as ZenNAS; 20 for benchmarks)")
@@ -136,7 +131,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     z.add_argument("--out", default=None, metavar="DIR",
                    help="checkpoint, history.csv, best_structure.txt (default ./search-PRESET-seedS); on a "
                    "benchmark: where BENCHMARK_search_runs.csv is written (default: not written)")
-    z.add_argument("--resume", action="store_true", help="continue the search checkpointed in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the search checkpointed in --out (benchmarks: the finished runs in --out)")
     z.add_argument("--checkpoint-every", type=int, default=100, metavar="N", help="iterations (default 100)")
     n = p.add_argument_group("benchmarks (nb201, macro, nb101, plug-ins)")
     n.add_argument("--evaluations", type=int, default=100, metavar="K", help="proxy evaluations per search (100)")
@@ -150,9 +146,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 # ----------------------------------------------------------------------------- wiring
 
 
-def _make_proxy(name: str, batch_size: int | None, options: list[tuple[str, Any]]) -> Proxy:
-    proxy = get_proxy(name, **dict(options)) if options else name
-    return resolve_proxies([proxy], batch_size=batch_size)[0]
+def _make_proxy(name: str, batch_size: int | None, options: list[str]) -> Proxy:
+    """The one fitness proxy with its ``--proxy-option`` words (``KEY=VALUE`` or ``PROXY.KEY=VALUE``; one
+    value per key: a search has one fitness)."""
+    variants = parse_proxy_options(options, default_proxy=name).get(name, [{}]) if options else [{}]
+    stray = [p for p in parse_proxy_options(options, default_proxy=name) if p != name]
+    if stray or len(variants) > 1:
+        raise SearchError(f"--proxy-option: a search has one fitness, {name!r}; give each of its options once"
+                          + (f" (got options for {', '.join(stray)})" if stray else ""))
+    return resolve_proxies([get_proxy(name, **variants[0]) if variants[0] else name], batch_size=batch_size)[0]
 
 
 def _image_batch(proxy: Proxy, dataset: str, seed: int, source: str, root: str | None) -> Batch | None:
@@ -202,7 +204,8 @@ def make_zennet_search(preset: SearchPreset, proxy: Proxy, *, iterations: int = 
     def latency(structure: Structure) -> float:
         return measure_latency(build_zennet(structure, num_classes), (3, resolution, resolution), 64, device)
 
-    return EvolutionarySearch(space, ProxyFitness(proxy, factory, batch, device), population_size=population,
+    return EvolutionarySearch(space, ProxyFitness(proxy, factory, batch, device, scorer=score_proxy),
+                              population_size=population,
                               max_iterations=iterations, budgets=budgets,
                               latency=latency if budgets.max_latency is not None else None, seed=seed,
                               checkpoint_every=checkpoint_every, progress=progress)
@@ -212,14 +215,18 @@ def run_benchmark_validation(proxy: str | Proxy, *, benchmark: str | Benchmark =
                              runs: int = 3, seed: int = 0, dataset: str | None = None, network: str = "default",
                              population: int = 20, device: str | torch.device | None = None,
                              ground_truth: str | os.PathLike | None = None, data_source: str = "auto",
-                             data_root: str | None = None, progress: bool = True) -> tuple[SearchOutcome, float, str]:
+                             data_root: str | None = None, progress: bool = True, out: str | os.PathLike | None = None,
+                             resume: bool = False) -> tuple[SearchOutcome, float, str]:
     """EA vs random search on ``benchmark`` with ``proxy`` (or ``"ground-truth"``, see
     :data:`GROUND_TRUTH_FITNESS`); returns the outcome (accuracies of the found architectures from the
     ground truth, NaN where it has none), the best accuracy of the reported key in the ground truth, and
     that key (the benchmark's default for ``dataset``: NB201 ``{dataset}_test``).
 
     The EA searches ``benchmark.mutation_space(dataset)``; random search draws from the ground truth's
-    evaluated architectures. A benchmark without a mutation space cannot be searched (one-line error)."""
+    evaluated architectures. A benchmark without a mutation space cannot be searched (one-line error). A
+    found architecture whose spec string the table lacks (NB101's EA children are unpruned cells) is looked
+    up by :meth:`Benchmark.isomorphism_id`. ``out``/``resume``: the CSV of finished runs, see
+    :func:`search.benchmark_search.run_validation_search` (Ctrl-C keeps them; ``resume`` continues)."""
     bench_obj, _ = resolve_benchmark(benchmark)
     dataset = check_run(bench_obj, dataset, network)
     space = bench_obj.mutation_space(dataset)
@@ -228,8 +235,16 @@ def run_benchmark_validation(proxy: str | Proxy, *, benchmark: str | Benchmark =
     gt = bench_obj.ground_truth(ground_truth)
     key = gt.key(dataset)
 
+    by_class: dict[str, str] = {}
+
     def spec(candidate: Any) -> str:
-        return bench_obj.format(candidate)
+        """The table's spec string of ``candidate`` or of an evaluated isomorphic architecture."""
+        text = bench_obj.format(candidate)
+        if text in gt.table.index:
+            return text
+        if not by_class:  # built once, on the first miss
+            by_class.update((bench_obj.isomorphism_id(bench_obj.parse(s)), s) for s in reversed(gt.evaluated()))
+        return by_class.get(bench_obj.isomorphism_id(candidate), text)
 
     def accuracy(candidate: Any) -> float:
         return float(gt.values([spec(candidate)], key)[0])
@@ -237,6 +252,7 @@ def run_benchmark_validation(proxy: str | Proxy, *, benchmark: str | Benchmark =
     if proxy == GROUND_TRUTH_FITNESS:
         valid = f"{dataset}_valid"
         fitness_key = valid if valid in gt.accuracy_keys and valid != key else key
+        fitness_id: dict[str, Any] = {"fitness": f"ground truth {fitness_key}"}
 
         def make_fitness(run_seed: int) -> Fitness[Any]:
             return CallableFitness(lambda a: float(gt.values([spec(a)], fitness_key)[0]),
@@ -244,15 +260,20 @@ def run_benchmark_validation(proxy: str | Proxy, *, benchmark: str | Benchmark =
     else:
         instance = proxy if isinstance(proxy, Proxy) else get_proxy(proxy)
         resolved = resolve_device(device)
+        fitness_id = {"fitness": instance.name, "option_hash": instance.option_hash()}
 
         def make_fitness(run_seed: int) -> Fitness[Any]:
             batch = _image_batch(instance, dataset, run_seed, data_source, data_root)
-            return ProxyFitness(instance, lambda a: make_factory(bench_obj, a, dataset, network), batch, resolved)
+            return ProxyFitness(instance, lambda a: make_factory(bench_obj, a, dataset, network), batch, resolved,
+                                scorer=score_proxy)
 
     pool = [bench_obj.parse(s) for s in gt.evaluated()]
     try:
+        describe = {**fitness_id, "benchmark": bench_obj.name, "dataset": dataset, "network": network,
+                    "ground_truth": gt.source, "data_source": data_source}
         outcome = run_validation_search(space, make_fitness, accuracy, pool, evaluations=evaluations, runs=runs,
-                                        seed=seed, population_size=population, progress=progress)
+                                        seed=seed, population_size=population, progress=progress,
+                                        out=out, resume=resume, describe=describe)
     except ValueError as exc:
         if isinstance(exc, (SearchError, BenchmarkError)):
             raise
@@ -264,6 +285,9 @@ def run_benchmark_validation(proxy: str | Proxy, *, benchmark: str | Benchmark =
 
 
 def run_search(args: argparse.Namespace) -> int:
+    apply_threads(args.threads)
+    if args.population is not None and args.population < 1:
+        raise SearchError(f"--population {args.population}: expected a positive integer")
     benchmark = args.benchmark or (args.space if args.space not in (None, *ZENNET_SPACES) else None)
     if args.benchmark and args.space not in (None, args.benchmark):
         raise SearchError(f"--space {args.space} and --benchmark {args.benchmark} disagree; give one")
@@ -295,7 +319,7 @@ def _run_zennet(args: argparse.Namespace) -> int:
         print(f"stopped at iteration {result.iterations:,}; continue with the same command plus --resume",
               file=sys.stderr)
         return 130
-    return 0
+    return 0 if result.best else EXIT_NO_CANDIDATE
 
 
 def format_zennet_result(result: SearchResult[Structure], search: EvolutionarySearch, preset: SearchPreset,
@@ -324,7 +348,10 @@ def format_zennet_result(result: SearchResult[Structure], search: EvolutionarySe
     failures = getattr(search.fitness, "failures", 0)
     if failures:
         lines.append(f"{failures} candidate(s) failed to score and got -inf (last: {search.fitness.last_error})")
-    lines.append(f"wrote {out / BEST_FILE}, {out / HISTORY_FILE}, {out / CHECKPOINT_FILE}")
+    written = [str(out / f) for f in (BEST_FILE, HISTORY_FILE, CHECKPOINT_FILE) if (out / f).exists()]
+    lines.append(f"wrote {', '.join(written)}" if written else "wrote nothing")
+    if not result.best:
+        lines.append(f"{BEST_FILE} not written: no candidate met the constraints")
     return "\n".join(lines)
 
 
@@ -334,17 +361,18 @@ def _run_benchmark(args: argparse.Namespace, benchmark: str) -> int:
         proxy = _make_proxy(args.proxy, args.batch_size, args.proxy_option)
     bench_obj, name = resolve_benchmark(benchmark)
     dataset = check_run(bench_obj, args.dataset, args.network)
+    if args.resume and not args.out:
+        raise SearchError("--resume needs the --out folder of the search to continue")
+    path = Path(args.out) / f"{bench_obj.name}_search_runs.csv" if args.out else None
     outcome, optimum, key = run_benchmark_validation(
         proxy, benchmark=bench_obj, evaluations=args.evaluations, runs=args.runs, seed=args.seed, dataset=dataset,
         network=args.network, population=args.population or 20, device=args.device, ground_truth=args.ground_truth,
-        data_source=args.data_source, data_root=args.data_root, progress=not args.no_progress)
+        data_source=args.data_source, data_root=args.data_root, progress=not args.no_progress, out=path,
+        resume=args.resume)
     label = proxy if isinstance(proxy, str) else proxy.name
     print(format_benchmark_result(outcome, optimum, label, dataset, args.evaluations, args.runs, args.seed,
                                   benchmark=name, title=bench_obj.title, key=key))
-    if args.out:
-        path = Path(args.out) / f"{bench_obj.name}_search_runs.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        outcome.runs.to_csv(path, index=False)
+    if path is not None:
         print(f"wrote {path}")
     return 0
 

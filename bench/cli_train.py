@@ -1,33 +1,21 @@
-"""``zenbench train``: train a ZenNet on CIFAR with the Zen-NAS CIFAR recipe (REFERENCE C.5).
+"""``zenbench train``: train a ZenNet on CIFAR with the Zen-NAS CIFAR recipe (Lin et al., ICCV 2021;
+idstcv/ZenNAS ``scripts/Zen_NAS_cifar_params1M.sh``).
 
-A thin layer over :class:`search.train.Trainer`: resolve the structure (published name, structure string or
-file), load the data with :func:`bench.data.load_dataset`, build the network with ZenNAS's init, train,
-checkpoint every epoch into ``--out`` and print one line per epoch.
+A thin layer over :func:`bench.api.prepare_training` (resolve the structure, load the data, build the
+network with ZenNAS's init and the :class:`search.train.Trainer`): it prints the recipe, trains,
+checkpoints every epoch into ``--out`` and prints one line per epoch.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
-import torch
-
-from bench.data import load_dataset, normalization
-from bench.runner import resolve_device
-from search.autoaugment import BACKENDS, AutoAugment
+from bench.api import prepare_training
+from search.autoaugment import BACKENDS
 from search.spaces.zennet import count_params
-from search.train import (
-    CHECKPOINT_NAME,
-    LOG_NAME,
-    ImageSet,
-    TrainConfig,
-    Trainer,
-    augmentation_summary,
-    zennet_for_training,
-)
-from search.zennets import resolve_structure
+from search.train import CHECKPOINT_NAME, LOG_NAME, TrainConfig, augmentation_summary
 
 DATASETS = ("cifar10", "cifar100")
 
@@ -68,47 +56,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_train)
 
 
-def default_out_dir(structure: str, dataset: str, epochs: int, seed: int) -> Path:
-    digest = hashlib.sha1(structure.encode()).hexdigest()[:8]
-    return Path("runs") / f"train-{dataset}-{digest}-e{epochs}-seed{seed}"
-
-
 def run_train(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    structure = str(resolve_structure(args.structure))
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, bn_momentum=args.bn_momentum,
                          autoaugment=args.autoaugment, autoaugment_backend=args.autoaugment_backend)
-    if config.autoaugment:
-        AutoAugment(backend=config.autoaugment_backend)  # an unusable backend fails here, before the data loads
-    device = resolve_device(args.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # as ZenNAS on GPU; fastest kernels, not bitwise reproducible
-    out_dir = args.out if args.out is not None else default_out_dir(structure, args.dataset, args.epochs, args.seed)
-    if not args.resume and (out_dir / CHECKPOINT_NAME).exists():
-        raise FileExistsError(f"{out_dir / CHECKPOINT_NAME} exists: pass --resume to continue it, "
-                              f"or choose another --out")
-
-    progress = not args.no_progress
-    train_images, train_labels, num_classes = load_dataset(args.dataset, "train", source=args.data_source,
-                                                           root=args.data_root, progress=progress)
-    test_images, test_labels, test_classes = load_dataset(args.dataset, "test", source=args.data_source,
-                                                          root=args.data_root, progress=progress)
-    train = ImageSet(train_images, train_labels, num_classes)
-    test = ImageSet(test_images, test_labels, test_classes)
-    mean, std = normalization(args.dataset)
-    model = zennet_for_training(structure, num_classes, seed=args.seed)
-    trainer = Trainer(model, train, test, config, mean, std, device=device, out_dir=out_dir,
-                      progress=progress, description=f"{structure} | {args.dataset}")
-
+    run = prepare_training(args.structure, config, dataset=args.dataset, device=args.device, out=args.out,
+                           resume=args.resume, data_source=args.data_source, data_root=args.data_root,
+                           threads=args.threads, progress=not args.no_progress)
+    trainer, out_dir = run.trainer, run.out_dir
     steps = trainer.total_steps
     warmup = config.warmup_steps(trainer.steps_per_epoch)
-    print(f"structure: {structure}")
-    print(f"params: {count_params(structure, num_classes) / 1e6:.3f} M; dataset {args.dataset} "
-          f"({len(train):,} train / {len(test):,} test images, {num_classes} classes, source {args.data_source}); "
-          f"device {device}")
+    print(f"structure: {run.structure}")
+    print(f"params: {count_params(run.structure, run.num_classes) / 1e6:.3f} M; dataset {args.dataset} "
+          f"({run.train_images:,} train / {run.test_images:,} test images, {run.num_classes} classes, source "
+          f"{args.data_source}); device {run.device}")
     print(f"recipe: {config.epochs} epochs x {trainer.steps_per_epoch} steps at B={config.batch_size}, "
           f"lr {config.learning_rate:g} (warm-up {warmup} steps = {warmup / trainer.steps_per_epoch:.2f} epochs, "
           f"then cosine to 0), wd {config.weight_decay:g}, label smoothing {config.label_smoothing:g}, "

@@ -343,7 +343,8 @@ def _resolve(dataset: str, source: str | os.PathLike, root: str | os.PathLike | 
         return Path(source), None
     base = data_root(root)
     if base is None:
-        raise DataError("no data folder: set ZENBENCH_DATA or pass a data folder (or use source='noise')")
+        raise DataError("no data folder: set ZENBENCH_DATA or pass --data-root DIR (or use noise images: "
+                        "--data noise; data_source='noise' in Python)")
     candidates = (_AUTO_TRAINING if training else _AUTO_BATCH)[dataset]
     for relative in candidates:
         if (base / relative).exists():

@@ -166,6 +166,8 @@ class GroundTruth:
             raw = path.read_bytes()
         except OSError as exc:
             raise GroundTruthError(f"{path}: cannot read the NB201 table ({exc.strerror or exc})") from None
+        if not raw.strip():
+            raise GroundTruthError(f"{path}: NB201 table is empty (expected a header and 15,625 rows)")
         if not raw.endswith(b"\n"):
             raise GroundTruthError(f"{path}: NB201 table is truncated (its last line is incomplete)")
         try:

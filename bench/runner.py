@@ -33,7 +33,7 @@ import math
 import os
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,8 @@ from bench import benchmarks
 from bench.benchmarks.base import Benchmark, GroundTruthTable
 from bench.data import load_batch
 from bench.store import ResultStore, ScoreRow, StoreError, software_versions
-from proxies import Batch, NetworkFactory, Proxy
+from proxies import Batch, NetworkFactory, Proxy, ProxyError, ProxyResult
+from proxies.base import VariantUnavailable
 
 DEFAULT_IMAGE_BATCH = 64
 """Images loaded for a proxy that declares no batch size of its own (Abdelfattah's harness: 64)."""
@@ -114,6 +115,10 @@ class RunSummary:
     n_archs_scored: int
     """Architectures for which at least one proxy ran in this call."""
     interrupted: bool
+    failures: tuple[tuple[str, str, int, str], ...] = ()
+    """(proxy, architecture, init seed, error) of every score that failed in this call (stored in the
+    store's ``failures`` table; a rerun retries them)."""
+    init_seeds: tuple[int, ...] = (0,)
 
     @property
     def overhead_ms_per_arch(self) -> float:
@@ -245,13 +250,25 @@ def _spec_name(spec: str | Proxy) -> str:
 def command_line(*, store: str | os.PathLike, proxies: Sequence[str | Proxy], benchmark: str, dataset: str,
                  sample: int | None, seed: int, batch_size: int | None, device: str | torch.device | None,
                  batch_per_arch: bool, ground_truth: str | os.PathLike | None, data_source: str,
-                 data_root: str | os.PathLike | None, shard: Shard, network: str = "default") -> str:
-    """The ``zenbench bench`` command that repeats a run (recorded in the store's run table). Proxies
-    passed as instances with non-default options cannot be spelled on the command line; the run table's
-    config holds their options."""
-    words = ["zenbench", "bench", "--benchmark", benchmark, "--dataset", dataset,
-             "--proxies", ",".join(_spec_name(p) for p in proxies),
+                 data_root: str | os.PathLike | None, shard: Shard, network: str = "default",
+                 init_seeds: Sequence[int] | None = None, threads: int | None = None) -> str:
+    """The ``zenbench bench`` command that repeats a run (recorded in the store's run table). A proxy
+    passed as an instance with non-default options is spelled with ``--proxy-option`` (several instances
+    of one proxy that differ in more than one option cannot be spelled exactly; the run table's config
+    holds every proxy's options)."""
+    names = list(dict.fromkeys(_spec_name(p) for p in proxies))
+    words = ["zenbench", "bench", "--benchmark", benchmark, "--dataset", dataset, "--proxies", ",".join(names),
              "--sample", "all" if sample is None else str(sample), "--seed", str(seed)]
+    for proxy in proxies:
+        if isinstance(proxy, Proxy):
+            defaults = type(proxy)().options()
+            for key, value in proxy.options().items():
+                if value != defaults.get(key) and not (key == "batch_size" and value == batch_size):
+                    words += ["--proxy-option", f"{_spec_name(proxy)}.{key}={value!r}"]
+    if init_seeds is not None and list(init_seeds) != [seed]:
+        words += ["--init-seeds", ",".join(map(str, init_seeds))]
+    if threads is not None:
+        words += ["--threads", str(threads)]
     if network != "default":
         words += ["--network", network]
     if batch_size is not None:
@@ -277,6 +294,77 @@ def _on_device(batch: Batch, device: torch.device) -> Batch:
     return Batch(batch.images.to(device), labels, batch.num_classes, batch.source)
 
 
+@dataclass(frozen=True)
+class ProxyOutcome:
+    """One proxy's try at one network (:func:`score_proxies`): its ``result``, or the one-line ``error``
+    it raised; with the batch it saw and the conditions its cost was measured under."""
+
+    proxy: Proxy
+    result: ProxyResult | None
+    error: str | None
+    batch: Batch | None
+    """The images handed to the proxy (``None`` for a data-free proxy)."""
+    call_seconds: float
+    """Wall time of the ``proxy.score`` call (the proxy's own time plus seeding and metering)."""
+    threads: int
+    """``torch.get_num_threads()`` during the call."""
+    load_avg: float | None
+    """``os.getloadavg()[0]`` just before the call (``None`` where the platform has none)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+
+def load_average() -> float | None:
+    """The machine's 1-minute load average, ``None`` where the platform does not report one."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return None
+
+
+def failure_message(exc: BaseException) -> str:
+    """``Type: first line of the message`` (what a failure record and a summary print)."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def score_proxies(factory: NetworkFactory, proxies: Sequence[Proxy], batch_for: Callable[[Proxy], Batch | None],
+                  device: torch.device | str, seed: int) -> list[ProxyOutcome]:
+    """Score one network with each proxy: ``proxy.score(factory, batch_for(proxy), device, seed)``, in order.
+
+    The one place zenbench scores proxies (``bench``, ``score`` and the searches call it). ``batch_for`` is
+    asked only for proxies that need images. A proxy that raises does not stop the others: its outcome
+    carries the error (``failure_message``) instead of a result. Ctrl-C propagates, and so does an error
+    caused by a network variant the benchmark lacks (:class:`VariantUnavailable`), which is a
+    configuration error no architecture could score."""
+    outcomes = []
+    for proxy in proxies:
+        batch = batch_for(proxy) if proxy.needs != "nothing" else None
+        load, threads = load_average(), torch.get_num_threads()
+        start = time.perf_counter()
+        result, error = None, None
+        try:
+            result = proxy.score(factory, batch, device, seed)
+        except Exception as exc:  # noqa: BLE001 - any proxy's failure is recorded, not fatal
+            if isinstance(exc, VariantUnavailable) or isinstance(exc.__cause__, VariantUnavailable):
+                raise
+            error = failure_message(exc)
+        outcomes.append(ProxyOutcome(proxy, result, error, batch, time.perf_counter() - start, threads, load))
+    return outcomes
+
+
+def score_proxy(proxy: Proxy, factory: NetworkFactory, batch: Batch | None, device: torch.device | str,
+                seed: int) -> ProxyResult:
+    """One proxy through :func:`score_proxies` (the searches' fitness): its result, or a :class:`ProxyError`
+    carrying the one-line failure message."""
+    outcome = score_proxies(factory, [proxy], lambda _: batch, device, seed)[0]
+    if outcome.result is None:
+        raise ProxyError(f"proxy {proxy.name!r}: {outcome.error}")
+    return outcome.result
+
+
 def run_benchmark(
     store: str | os.PathLike,
     proxies: Sequence[str | Proxy],
@@ -287,6 +375,7 @@ def run_benchmark(
     dataset: str | None = None,
     sample: int | None = None,
     seed: int = 0,
+    init_seeds: Sequence[int] | None = None,
     batch_size: int | None = None,
     device: str | torch.device | None = None,
     batch_per_arch: bool = False,
@@ -294,6 +383,7 @@ def run_benchmark(
     data_source: str = "auto",
     data_root: str | os.PathLike | None = None,
     shard: Shard | str = Shard(),
+    threads: int | None = None,
     progress: bool = True,
 ) -> RunSummary:
     """Score ``proxies`` on the seeded sample of ``benchmark`` for ``dataset``, storing each score in ``store``.
@@ -301,22 +391,32 @@ def run_benchmark(
     Parameters (defaults in brackets): ``benchmark`` ["nb201"] a registered name, ``module:Class`` spec or
     instance (``space``: its older name); ``network`` ["default"] one of the benchmark's ``networks``;
     ``dataset`` [None: the benchmark's first]; ``sample`` architectures [None: all evaluated], drawn with
-    ``seed`` [0], which is also every proxy's seed and the shared batch's seed; ``batch_size`` [None: each
-    proxy's own] overrides the ``batch_size`` option of proxies that have one; ``device`` [None: CUDA if
-    available]; ``batch_per_arch`` [False]: one batch per architecture instead of one shared batch;
-    ``ground_truth`` [None: the benchmark's own lookup] a source the benchmark reads (a path) or a loaded
+    ``seed`` [0] (stored as ``sample_seed``); ``init_seeds`` [None: ``(seed,)``, zenbench 0.2's single seed]
+    the proxies' init seeds: every architecture is scored once per init seed, which is the store key's
+    ``seed`` and also seeds the shared image batch; ``batch_size`` [None: each proxy's own] overrides the
+    ``batch_size`` option of proxies that have one; ``device`` [None: CUDA if available];
+    ``batch_per_arch`` [False]: one batch per architecture instead of one shared batch; ``ground_truth``
+    [None: the benchmark's own lookup] a source the benchmark reads (a path) or a loaded
     :class:`GroundTruthTable`; ``data_source`` ["auto"] and ``data_root`` [None: $ZENBENCH_DATA] are passed
-    to ``bench.data.load_batch``; ``shard`` ["0/1"]; ``progress`` [True]: a tqdm bar. Every row records
-    the benchmark, the network, the ground-truth column compared with (the benchmark's default key of the
-    dataset) and the proxy's population rule.
+    to ``bench.data.load_batch``; ``shard`` ["0/1"]; ``threads`` [None: leave torch's setting] torch's CPU
+    threads; ``progress`` [True]: a tqdm bar. Every row records the benchmark, the network, the
+    ground-truth column compared with (the benchmark's default key of the dataset), the proxy's
+    population rule, and the conditions of its cost: ``threads``, ``device``, ``load_avg``.
 
-    Ctrl-C stops cleanly: the rows stored so far stay, the run is recorded as ``interrupted`` and the
-    summary says so.
+    A proxy that raises on an architecture does not stop the run: the failure (proxy, architecture, init
+    seed, error) is stored in the ``failures`` table and listed in the summary, and a rerun retries only
+    the failed and missing scores. Ctrl-C stops cleanly: the rows stored so far stay, the run is recorded
+    as ``interrupted`` and the summary says so.
     """
     bench_obj, bench_name = resolve_benchmark(benchmark, space)
     dataset = check_run(bench_obj, dataset, network)
     shard = Shard.parse(shard) if isinstance(shard, str) else shard
     torch_device = resolve_device(device)
+    seeds = _check_init_seeds(seed, init_seeds)
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise RunConfigError(f"--threads {threads!r}: expected a positive integer")
+        torch.set_num_threads(threads)
     proxy_list = resolve_proxies(proxies, batch_size)
     gt = ground_truth if isinstance(ground_truth, GroundTruthTable) else bench_obj.ground_truth(ground_truth)
     gt_key = gt.key(dataset)
@@ -329,10 +429,11 @@ def run_benchmark(
     command = command_line(store=store, proxies=proxies, benchmark=bench_name, dataset=dataset, sample=sample,
                            seed=seed, batch_size=batch_size, device=device, batch_per_arch=batch_per_arch,
                            ground_truth=gt_source, data_source=data_source, data_root=data_root, shard=shard,
-                           network=network)
+                           network=network, init_seeds=seeds, threads=threads)
     rules = [p.population_rule() for p in proxy_list]
     config: dict[str, Any] = {
         "benchmark": bench_name, "network": network, "dataset": dataset, "sample": sample, "seed": seed,
+        "sample_seed": seed, "init_seeds": seeds, "threads": torch.get_num_threads(),
         "shard": str(shard), "n_archs": len(specs), "batch_size": batch_size, "image_batch": image_batch,
         "batch_mode": batch_mode, "data_source": data_source,
         "data_root": None if data_root is None else str(data_root),
@@ -348,24 +449,32 @@ def run_benchmark(
         hashes = [p.option_hash() for p in proxy_list]
         protocol = (bench_name, network, dataset)
         for proxy, option_hash in zip(proxy_list, hashes, strict=True):
-            stored = results.protocols(*protocol, proxy.name, option_hash, seed)
-            if stored - {(batch_mode, data_source)}:
-                raise StoreError(
-                    f"{results.path} already holds {proxy.name} (options {option_hash}, seed {seed}) scored with "
-                    f"batch mode/data {sorted(stored)}, not {batch_mode}/{data_source}; use another store or seed")
-        done = [results.done(*protocol, p.name, h, seed) for p, h in zip(proxy_list, hashes, strict=True)]
-        todo = [(a, [k for k in range(len(proxy_list)) if a not in done[k]]) for a in specs]
-        todo = [(a, ks) for a, ks in todo if ks]
-        n_tasks = len(specs) * len(proxy_list)
-        n_todo = sum(len(ks) for _, ks in todo)
+            for init_seed in seeds:
+                stored = results.protocols(*protocol, proxy.name, option_hash, init_seed)
+                if stored - {(batch_mode, data_source)}:
+                    raise StoreError(
+                        f"{results.path} already holds {proxy.name} (options {option_hash}, seed {init_seed}) scored "
+                        f"with batch mode/data {sorted(stored)}, not {batch_mode}/{data_source}; use another store "
+                        "or seed")
+        done = {(k, s): results.done(*protocol, p.name, h, s)
+                for k, (p, h) in enumerate(zip(proxy_list, hashes, strict=True)) for s in seeds}
+        todo = [(a, s, [k for k in range(len(proxy_list)) if a not in done[k, s]]) for a in specs for s in seeds]
+        todo = [(a, s, ks) for a, s, ks in todo if ks]
+        n_tasks = len(specs) * len(proxy_list) * len(seeds)
+        n_todo = sum(len(ks) for _, _, ks in todo)
         run = results.begin_run(command, config, config.get("device_name", str(torch_device)))
-        shared_batch = None
-        if image_proxies and not batch_per_arch and todo:
-            shared_batch = _on_device(load_batch(dataset, image_batch, seed, source=data_source, root=data_root),
-                                      torch_device)
-        fixed = dict(benchmark=bench_name, network=network, dataset=dataset, seed=seed, device=str(torch_device),
+        shared: dict[int, Batch] = {}
+
+        def shared_batch(init_seed: int) -> Batch:
+            if init_seed not in shared:  # one batch per init seed, loaded once
+                shared[init_seed] = _on_device(load_batch(dataset, image_batch, init_seed, source=data_source,
+                                                          root=data_root), torch_device)
+            return shared[init_seed]
+
+        fixed = dict(benchmark=bench_name, network=network, dataset=dataset, device=str(torch_device),
                      batch_mode=batch_mode, data_source=data_source, gt_key=gt_key, nan_policy=NAN_POLICY,
-                     zenbench_version=zenbench_version, torch_version=torch_version, run_id=run.run_id)
+                     zenbench_version=zenbench_version, torch_version=torch_version, run_id=run.run_id,
+                     sample_seed=seed)
         per_proxy = [dict(proxy=p.name, option_hash=h, proxy_class=_class_spec(p), options=p.options(),
                           input_kind=p.input_kind, higher_is_better=bool(p.higher_is_better),
                           population_rule=None if r is None else r.to_dict(),
@@ -373,38 +482,52 @@ def run_benchmark(
                      for p, h, r in zip(proxy_list, hashes, rules, strict=True)]
         n_computed = n_nonfinite = n_archs_scored = 0
         proxy_seconds = score_call_seconds = 0.0
+        failures: list[tuple[str, str, int, str]] = []
         status, interrupted = "failed", False
         bar = tqdm(total=len(todo), unit="arch", desc=f"{bench_name} {dataset} {shard}", disable=not progress,
                    smoothing=0.05)
         loop_start = time.perf_counter()
         try:
-            for spec, proxy_positions in todo:
+            for spec, init_seed, proxy_positions in todo:
                 arch = bench_obj.parse(spec)
                 factory = make_factory(bench_obj, arch, dataset, network)
-                batch, batch_seed = shared_batch, seed
-                if batch_per_arch and any(proxy_list[k].needs != "nothing" for k in proxy_positions):
-                    batch_seed = per_arch_batch_seed(seed, spec)
-                    batch = _on_device(load_batch(dataset, image_batch, batch_seed, source=data_source,
-                                                  root=data_root), torch_device)
+                wanted = [proxy_list[k] for k in proxy_positions]
+                batch_seed = per_arch_batch_seed(init_seed, spec) if batch_per_arch else init_seed
+                own: list[Batch] = []
+
+                def batch_for(proxy: Proxy, spec: str = spec, batch_seed: int = batch_seed,
+                              own: list[Batch] = own) -> Batch:
+                    if not batch_per_arch:
+                        return shared_batch(batch_seed)
+                    if not own:
+                        own.append(_on_device(load_batch(dataset, image_batch, batch_seed, source=data_source,
+                                                         root=data_root), torch_device))
+                    return own[0]
+
                 degenerate = bool(bench_obj.is_degenerate(arch))
-                for k in proxy_positions:
-                    proxy = proxy_list[k]
-                    uses_batch = proxy.needs != "nothing"
-                    call_start = time.perf_counter()
-                    result = proxy.score(factory, batch if uses_batch else None, torch_device, seed)
-                    score_call_seconds += time.perf_counter() - call_start
-                    row = ScoreRow(arch=spec, value=result.value, components=result.components,
-                                   seconds=result.seconds, peak_memory_mb=result.peak_memory_mb,
-                                   batch_source=batch.source if uses_batch and batch is not None else "none",
-                                   batch_seed=batch_seed if uses_batch else None,
-                                   disconnected=degenerate, **fixed, **per_proxy[k])
+                for k, outcome in zip(proxy_positions, score_proxies(factory, wanted, batch_for, torch_device,
+                                                                     init_seed), strict=True):
+                    score_call_seconds += outcome.call_seconds
+                    key = dict(arch=spec, seed=init_seed, **fixed, **per_proxy[k])
+                    if outcome.result is None:
+                        assert outcome.error is not None
+                        results.add_failure(key, outcome.error, run.run_id)
+                        failures.append((outcome.proxy.name, spec, init_seed, outcome.error))
+                        continue
+                    result, batch = outcome.result, outcome.batch
+                    row = ScoreRow(value=result.value, components=result.components, seconds=result.seconds,
+                                   peak_memory_mb=result.peak_memory_mb,
+                                   batch_source=batch.source if batch is not None else "none",
+                                   batch_seed=batch_seed if batch is not None else None,
+                                   disconnected=degenerate, threads=outcome.threads, load_avg=outcome.load_avg,
+                                   **key)
                     results.add(row)
                     n_computed += 1
                     n_nonfinite += row.nonfinite
                     proxy_seconds += result.seconds
                 n_archs_scored += 1
                 bar.update(1)
-            status = "completed"
+            status = "completed" if not failures else "completed with failures"
         except KeyboardInterrupt:
             status, interrupted = "interrupted", True
         finally:
@@ -412,4 +535,15 @@ def run_benchmark(
             bar.close()
             results.finish_run(run.run_id, status, n_computed)
     return RunSummary(run.run_id, Path(store), command, len(specs), n_tasks, n_tasks - n_todo, n_computed,
-                      n_nonfinite, loop_seconds, proxy_seconds, score_call_seconds, n_archs_scored, interrupted)
+                      n_nonfinite, loop_seconds, proxy_seconds, score_call_seconds, n_archs_scored, interrupted,
+                      tuple(failures), tuple(seeds))
+
+
+def _check_init_seeds(seed: int, init_seeds: Sequence[int] | None) -> list[int]:
+    """The init seeds of a run (``None``: ``[seed]``), distinct non-negative integers in the order given."""
+    if init_seeds is None:
+        return [seed]
+    seeds = list(dict.fromkeys(init_seeds))
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
+        raise RunConfigError(f"init seeds {list(init_seeds)!r}: expected one or more non-negative integers")
+    return [int(s) for s in seeds]

@@ -31,14 +31,15 @@ import sqlite3
 import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 KEY_COLUMNS: tuple[str, ...] = ("benchmark", "network", "arch", "dataset", "proxy", "option_hash", "seed")
 
 
@@ -92,6 +93,12 @@ class ScoreRow:
     torch_version: str
     run_id: str
     created: float = field(default_factory=time.time)
+    sample_seed: int | None = None
+    """Seed of the architecture sample the row was scored for (``seed`` is the proxy's init seed)."""
+    threads: int | None = None
+    """``torch.get_num_threads()`` while the cost was measured."""
+    load_avg: float | None = None
+    """``os.getloadavg()[0]`` (the machine's 1-minute load) when the score was computed."""
 
     @property
     def nonfinite(self) -> bool:
@@ -119,9 +126,20 @@ CREATE TABLE IF NOT EXISTS scores (
     batch_source TEXT, batch_mode TEXT, batch_seed INTEGER, batch_size INTEGER, data_source TEXT,
     input_kind TEXT, proxy_class TEXT, options TEXT NOT NULL, higher_is_better INTEGER NOT NULL,
     population_rule TEXT, gt_key TEXT, disconnected INTEGER NOT NULL, nan_policy TEXT, zenbench_version TEXT,
-    torch_version TEXT, run_id TEXT, created REAL, nonfinite INTEGER NOT NULL,
+    torch_version TEXT, run_id TEXT, created REAL, sample_seed INTEGER, threads INTEGER, load_avg REAL,
+    nonfinite INTEGER NOT NULL,
     UNIQUE ({", ".join(KEY_COLUMNS)})
 )"""
+_FAILURES_TABLE = f"""
+CREATE TABLE IF NOT EXISTS failures (
+    benchmark TEXT NOT NULL, network TEXT NOT NULL, arch TEXT NOT NULL, dataset TEXT NOT NULL,
+    proxy TEXT NOT NULL, option_hash TEXT NOT NULL, seed INTEGER NOT NULL, error TEXT NOT NULL,
+    run_id TEXT, created REAL,
+    UNIQUE ({", ".join(KEY_COLUMNS)})
+)"""
+_V3_COLUMNS = (("sample_seed", "INTEGER"), ("threads", "INTEGER"), ("load_avg", "REAL"))
+"""Columns schema 3 added to ``scores``; a converted schema-2 row gets ``sample_seed = seed`` (zenbench
+used one seed for the sample and the proxies then) and no thread count or load."""
 _V1_COLUMNS = ("arch, dataset, proxy, option_hash, seed, value, components, seconds, peak_memory_mb, device, "
                "batch_source, batch_mode, batch_seed, batch_size, data_source, input_kind, proxy_class, options, "
                "higher_is_better, gt_key, disconnected, nan_policy, zenbench_version, torch_version, run_id, created, "
@@ -170,6 +188,8 @@ class ResultStore:
         if create and self.path.parent and not self.path.parent.exists():
             raise StoreError(f"cannot create results store {str(self.path)!r}: folder "
                              f"{str(self.path.parent)!r} does not exist")
+        if self.path.is_file() and self.path.stat().st_size > 0:
+            _check_is_store(self.path)  # read-only: a foreign or damaged file is refused before anything is written
         try:
             self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -178,10 +198,12 @@ class ResultStore:
             version = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if version is not None and version[0] == "1":
                 _migrate_v1(self._db)
+            elif version is not None and version[0] == "2":
+                _migrate_v2(self._db)
             elif version is not None and version[0] != str(SCHEMA_VERSION):
                 raise StoreError(f"results store {str(self.path)!r} has schema {version[0]}, this zenbench "
-                                 f"reads schema {SCHEMA_VERSION} (and converts schema 1)")
-            self._db.executescript(_SCHEMA + _SCORES_TABLE + ";")
+                                 f"reads schema {SCHEMA_VERSION} (and converts schemas 1 and 2)")
+            self._db.executescript(_SCHEMA + _SCORES_TABLE + ";" + _FAILURES_TABLE + ";")
             if version is None:
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:
@@ -219,9 +241,34 @@ class ResultStore:
 
     def runs(self) -> pd.DataFrame:
         """All recorded runs, oldest first (``config`` decoded)."""
-        frame = pd.read_sql_query("SELECT * FROM runs ORDER BY started", self._db)
-        frame["config"] = frame["config"].map(json.loads)
+        with self._reading():
+            frame = pd.read_sql_query("SELECT * FROM runs ORDER BY started", self._db)
+            frame["config"] = self._decode(frame, "config", json.loads)
         return frame
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """SQLite's own errors (a truncated or damaged file) as one-line :class:`StoreError`s."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"results store {str(self.path)!r} is damaged: {exc}") from None
+
+    def _decode(self, frame: pd.DataFrame, column: str, convert: Callable[[Any], Any]) -> pd.Series:
+        """``frame[column]`` converted row by row; a value of the wrong type is a one-line error naming the
+        store, the column and the row (nothing in the file is changed)."""
+        if convert in (_number, _integer) and frame[column].dtype.kind in "iuf" + ("b" if convert is _integer else ""):
+            return frame[column]  # SQLite gave numbers throughout: nothing to check
+        out = []
+        for position, value in enumerate(frame[column]):
+            try:
+                out.append(convert(value))
+            except (ValueError, TypeError) as exc:
+                where = ", ".join(f"{c}={frame[c].iloc[position]!r}" for c in ("proxy", "arch", "seed")
+                                  if c in frame.columns)
+                raise StoreError(f"results store {str(self.path)!r}: column {column!r} holds {value!r} "
+                                 f"({where or f'row {position}'}), which is not of its type ({exc})") from None
+        return pd.Series(out, index=frame.index, dtype=object if column in _JSON_COLUMNS else None)
 
     # ------------------------------------------------------------------ scores
 
@@ -235,46 +282,123 @@ class ResultStore:
         values["higher_is_better"] = int(row.higher_is_better)
         values["disconnected"] = int(row.disconnected)
         values["nonfinite"] = int(row.nonfinite)
-        cursor = self._db.execute(self._insert_sql, [values[c] for c in _SCORE_COLUMNS])
+        with self._reading():
+            cursor = self._db.execute(self._insert_sql, [values[c] for c in _SCORE_COLUMNS])
+            if cursor.rowcount == 1:
+                self._db.execute(f"DELETE FROM failures WHERE {_KEY_MATCH}", [values[c] for c in KEY_COLUMNS])
         return cursor.rowcount == 1
+
+    def add_failure(self, key: Mapping[str, Any], error: str, run_id: str | None = None) -> None:
+        """Record that scoring ``key`` (the :data:`KEY_COLUMNS`) failed with ``error`` (one line); a rerun
+        retries it, and a later success removes the record."""
+        with self._reading():
+            self._db.execute(
+                f"INSERT OR REPLACE INTO failures ({', '.join(KEY_COLUMNS)}, error, run_id, created) "
+                f"VALUES ({', '.join('?' * (len(KEY_COLUMNS) + 3))})",
+                [key[c] for c in KEY_COLUMNS] + [error, run_id, time.time()])
+
+    def failures(self) -> pd.DataFrame:
+        """Recorded failures (key columns, ``error``, ``run_id``, ``created``), ordered by key."""
+        with self._reading():
+            return pd.read_sql_query(f"SELECT * FROM failures ORDER BY {', '.join(KEY_COLUMNS)}", self._db)
 
     def done(self, benchmark: str, network: str, dataset: str, proxy: str, option_hash: str, seed: int) -> set[str]:
         """Spec strings already scored for one proxy protocol."""
-        cursor = self._db.execute(
-            "SELECT arch FROM scores WHERE benchmark=? AND network=? AND dataset=? AND proxy=? AND option_hash=? "
-            "AND seed=?", (benchmark, network, dataset, proxy, option_hash, seed))
-        return {str(r[0]) for r in cursor}
+        with self._reading():
+            cursor = self._db.execute(
+                "SELECT arch FROM scores WHERE benchmark=? AND network=? AND dataset=? AND proxy=? AND option_hash=? "
+                "AND seed=?", (benchmark, network, dataset, proxy, option_hash, seed))
+            return {str(r[0]) for r in cursor}
 
     def protocols(self, benchmark: str, network: str, dataset: str, proxy: str, option_hash: str,
                   seed: int) -> set[tuple[str, str]]:
         """Distinct (batch mode, data source) pairs stored for one proxy protocol."""
-        cursor = self._db.execute(
-            "SELECT DISTINCT batch_mode, data_source FROM scores "
-            "WHERE benchmark=? AND network=? AND dataset=? AND proxy=? AND option_hash=? AND seed=?",
-            (benchmark, network, dataset, proxy, option_hash, seed))
-        return {(str(a), str(b)) for a, b in cursor}
+        with self._reading():
+            cursor = self._db.execute(
+                "SELECT DISTINCT batch_mode, data_source FROM scores "
+                "WHERE benchmark=? AND network=? AND dataset=? AND proxy=? AND option_hash=? AND seed=?",
+                (benchmark, network, dataset, proxy, option_hash, seed))
+            return {(str(a), str(b)) for a, b in cursor}
 
     def benchmarks(self) -> list[str]:
         """The benchmarks the stored scores belong to, sorted."""
-        return sorted(str(r[0]) for r in self._db.execute("SELECT DISTINCT benchmark FROM scores"))
+        with self._reading():
+            return sorted(str(r[0]) for r in self._db.execute("SELECT DISTINCT benchmark FROM scores"))
 
     def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM scores").fetchone()[0])
+        with self._reading():
+            return int(self._db.execute("SELECT COUNT(*) FROM scores").fetchone()[0])
 
     def scores(self, dataset: str | None = None, benchmark: str | None = None) -> pd.DataFrame:
         """Stored scores (``components``, ``options`` and ``population_rule`` decoded, NaN restored, flags as
         bool), ordered by key; optionally of one dataset and/or benchmark."""
         conditions = [(c, v) for c, v in (("dataset", dataset), ("benchmark", benchmark)) if v]
         where = ("WHERE " + " AND ".join(f"{c}=?" for c, _ in conditions)) if conditions else ""
-        frame = pd.read_sql_query(f"SELECT * FROM scores {where} ORDER BY {', '.join(KEY_COLUMNS)}", self._db,
-                                  params=tuple(v for _, v in conditions))
-        frame["value"] = frame["value"].astype(float)
+        with self._reading():
+            frame = pd.read_sql_query(f"SELECT * FROM scores {where} ORDER BY {', '.join(KEY_COLUMNS)}", self._db,
+                                      params=tuple(v for _, v in conditions))
+        for column in ("value", "seconds", "peak_memory_mb", "load_avg"):
+            frame[column] = self._decode(frame, column, _number).astype(float)
+        for column in ("seed", "sample_seed", "threads", "batch_seed", "batch_size"):
+            frame[column] = self._decode(frame, column, _integer)
         for column in ("components", "options"):
-            frame[column] = frame[column].map(json.loads)
-        frame["population_rule"] = frame["population_rule"].map(lambda t: json.loads(t) if isinstance(t, str) else None)
+            frame[column] = self._decode(frame, column, _mapping)
+        frame["population_rule"] = self._decode(frame, "population_rule",
+                                                lambda t: None if _is_null(t) else _mapping(t))
         for column in ("higher_is_better", "disconnected", "nonfinite"):
-            frame[column] = frame[column].astype(bool)
+            frame[column] = self._decode(frame, column, _integer).astype(bool)
         return frame
+
+
+_JSON_COLUMNS = ("components", "options", "population_rule", "config")
+_KEY_MATCH = " AND ".join(f"{c}=?" for c in KEY_COLUMNS)
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _number(value: Any) -> float:
+    """A stored REAL (NULL: NaN); text or bytes are the wrong type."""
+    if _is_null(value):
+        return math.nan
+    if isinstance(value, (str, bytes)) or isinstance(value, bool):
+        raise TypeError("expected a number")
+    return float(value)
+
+
+def _integer(value: Any) -> int | None:
+    """A stored INTEGER (NULL: None)."""
+    if _is_null(value):
+        return None
+    if isinstance(value, (str, bytes)) or float(value) != int(value):
+        raise TypeError("expected an integer")
+    return int(value)
+
+
+def _mapping(text: Any) -> dict[str, Any]:
+    decoded = json.loads(text) if isinstance(text, str) else None
+    if not isinstance(decoded, dict):
+        raise TypeError("expected a JSON object")
+    return decoded
+
+
+def _check_is_store(path: Path) -> None:
+    """Refuse, without writing, a file that is not SQLite or an SQLite database that is not a zenbench
+    store (no ``meta`` table with a schema version, but other tables)."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() \
+                if "meta" in tables else None
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open results store {str(path)!r}: {exc}") from None
+    if version is None and tables:
+        raise StoreError(f"{str(path)!r} is an SQLite database but not a zenbench results store (tables: "
+                         f"{', '.join(sorted(tables))}); refusing to write to it")
 
 
 def _migrate_v1(db: sqlite3.Connection) -> None:
@@ -294,8 +418,26 @@ def _migrate_v1(db: sqlite3.Connection) -> None:
                            (_json(rule), _V1_TENAS, options))
         db.execute("DROP TABLE scores")
         db.execute("ALTER TABLE scores_v2 RENAME TO scores")
+        db.execute("UPDATE scores SET sample_seed=seed")
         db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
         db.execute("INSERT OR REPLACE INTO meta VALUES ('converted_from_schema', '1')")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _migrate_v2(db: sqlite3.Connection) -> None:
+    """Convert a schema-2 store in place, in one transaction: add :data:`_V3_COLUMNS` (``sample_seed =
+    seed``, as zenbench then used one seed for both) and the ``failures`` table."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for column, kind in _V3_COLUMNS:
+            db.execute(f"ALTER TABLE scores ADD COLUMN {column} {kind}")
+        db.execute("UPDATE scores SET sample_seed=seed")
+        db.execute(_FAILURES_TABLE)
+        db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('converted_from_schema', '2')")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -324,7 +466,7 @@ def merge_stores(sources: Sequence[str | os.PathLike], into: str | os.PathLike) 
     records are copied too, so the merged store still lists every command that produced it.
     """
     target = Path(into)
-    paths = [Path(p) for p in sources]
+    paths = list({Path(p).resolve(): Path(p) for p in sources}.values())  # a store given twice is merged once
     if not paths:
         raise StoreError("merge needs at least one source store")
     for path in paths:
@@ -334,6 +476,18 @@ def merge_stores(sources: Sequence[str | os.PathLike], into: str | os.PathLike) 
             raise StoreError(f"source store {str(path)!r} is also the merge target")
     for path in paths:  # validates each schema before the target is touched
         ResultStore(path, create=False).close()
+    created = not target.exists()
+    try:
+        offered, added, runs_added = _merge_into(target, paths)
+    except BaseException:
+        if created:  # nothing was written: leave no (empty) target behind
+            for leftover in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
+                leftover.unlink(missing_ok=True)
+        raise
+    return MergeSummary(target, tuple(paths), offered, added, runs_added)
+
+
+def _merge_into(target: Path, paths: Sequence[Path]) -> tuple[int, int, int]:
     key = " AND ".join(f"s.{c} = m.{c}" for c in KEY_COLUMNS)
     columns = ", ".join(_SCORE_COLUMNS)
     offered = added = runs_added = 0
@@ -367,4 +521,4 @@ def merge_stores(sources: Sequence[str | os.PathLike], into: str | os.PathLike) 
         finally:
             for alias in aliases:
                 db.execute(f"DETACH DATABASE {alias}")
-    return MergeSummary(target, tuple(paths), offered, added, runs_added)
+    return offered, added, runs_added

@@ -13,12 +13,14 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -224,11 +226,33 @@ class Proxy(ABC):
             with _CostMeter(device) as meter:
                 out = self.compute(factory, batch, device)
         if isinstance(out, Mapping):
-            components = {k: float(v) for k, v in out.items() if k != "value"}
-            value = float(out["value"])
+            if "value" not in out:
+                raise ProxyError(f"proxy {self.name!r}: compute() returned a mapping without the key 'value' "
+                                 f"(keys {', '.join(map(repr, out))}); expected a number or a mapping with "
+                                 f"'value' and named components")
+            components = {str(k): _as_number(self.name, f"component {k!r}", v) for k, v in out.items()
+                          if k != "value"}
+            value = _as_number(self.name, "the value", out["value"])
         else:
-            components, value = {}, float(out)
+            components, value = {}, _as_number(self.name, "the value", out)
         return ProxyResult(value, meter.seconds, meter.peak_mb, components)
+
+
+def _as_number(proxy: str, what: str, value: object) -> float:
+    """``value`` (a real number, or a one-element tensor or array) as a float; anything else is a one-line
+    :class:`ProxyError` naming the proxy and what was expected."""
+    expected = "expected a number (a float, or a tensor or array of one element)"
+    if isinstance(value, (Tensor, np.ndarray)):
+        count = value.size if isinstance(value, np.ndarray) else value.numel()
+        if count == 1:
+            return float(value.item())
+        raise ProxyError(f"proxy {proxy!r}: compute() returned {what} as a {type(value).__name__} of shape "
+                         f"{tuple(value.shape)}; {expected}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        text = repr(value)
+        text = text if len(text) <= 40 else text[:37] + "..."
+        raise ProxyError(f"proxy {proxy!r}: compute() returned {what} as {type(value).__name__} {text}; {expected}")
+    return float(value)
 
 
 def pre_gap(net: nn.Module, x: Tensor) -> Tensor:

@@ -60,20 +60,21 @@ SOURCES: dict[str, Source] = {s.key: s for s in (
            "text [V-repo]", "1,000 random", "Archai implementation", "not stated"),
     Source("deeplite", "Deeplite/deeplite-torch-zoo PR #323 [V-issue]", "500 random", "their implementation",
            "not stated"),
-    Source("reference-params", "REFERENCE A.3 [C]: analytic #params against NB201 ground truth", "15,625",
+    Source("reference-params", "analytic #params against the NB201 ground truth, computed from the NAS-Bench-201 table "
+           "(not a paper)", "15,625",
            "analytic parameter count (conv-only FLOPs rank identically)", "test keys (C10 ori-test of the "
            "50k-trained net, C100 / IN16 x-test)"),
-    Source("reference-1000", "REFERENCE A.3 [C]: the REFERENCE author's own NB201 network and proxies (not "
-           "published)", "1,000 random (seed 0)",
+    Source("reference-1000", "an independent re-implementation of the NB201 network and proxies, run as a cross-check "
+           "(unpublished)", "1,000 random (seed 0)",
            "Zen: Gaussian init, train-mode BN, Gaussian input, γ = 0.01, B = 32, repeat 1, f = lastact output; "
            "synflow: BN removed, |θ|, float64, all-ones input, log of the score; torch CPU",
            "C10 ori-test, seed mean"),
     Source("freerea", "FreeREA (WACV'23) cached scores, NiccoloCavagnero/FreeREA cached_metrics/nats; "
-           "correlations by REFERENCE A.3c [C from published scores]", "15,625",
+           "correlations computed from the published scores", "15,625",
            "each score the mean of 3 random inits on one fixed real batch of 64 (seed 3)",
            "NATS get_more_info(hp=200)['test-accuracy']: C10 ori-test (50k-trained), C100 / IN16 x-test"),
     Source("nbsz-early", "NAS-Bench-Suite-Zero early JSON (automl/NASLib naslib/data/zc_nasbench201.json "
-           "@1bdbd96); correlations by REFERENCE A.3c [C from published scores]", "724 random (725 on C100)",
+           "@1bdbd96); correlations computed from the published scores", "724 random (725 on C100)",
            "NASLib implementation, CPU, batch 64, NaN/inf → −1e8",
            "NB201 test (nb201_merged.csv); 'ρ vs NASLib val': against NASLib's val_accuracy"),
 )}

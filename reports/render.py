@@ -27,6 +27,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
 
 from bench import benchmarks  # noqa: E402
 from bench.benchmarks.base import Benchmark, GroundTruthTable  # noqa: E402
@@ -51,6 +52,12 @@ CORRELATION_COLUMNS: tuple[tuple[str, str], ...] = (
     (f"top{TOP_TAU_PERCENT}_kendall_tau", f"τ in true top-{TOP_TAU_PERCENT}%"),
 )
 """Metric columns of the correlation table, in order, with their header."""
+MIN_TOP_K_ARCHS = 5
+"""A top-k% metric needs k% of N to be at least this many architectures; below, the report marks it "n too
+small" (and leaves the column out when no row has enough)."""
+SCATTER_AXES = {"rank": "ranks of score and accuracy (one outlier cannot flatten a panel)",
+                "value": "raw scores (log or symlog when they span decades) against accuracy"}
+"""``--scatter-axes`` choices."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,28 @@ def _value_scale(values: np.ndarray) -> str:
     return "log" if (finite > 0).all() else "symlog"
 
 
-def _scatter_figure(points: pd.DataFrame, table: pd.DataFrame, dataset: str, path: Path) -> None:
+def init_spreads(rows: pd.DataFrame, table: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
+    """Per (dataset, label) of a variant whose proxy protocol the store holds under several init seeds: the
+    min and max finite score across the seeds of each architecture (index ``arch``, columns ``min``, ``max``)."""
+    spreads = {}
+    if rows.empty or table.empty:
+        return spreads
+    for (dataset, proxy, option_hash), group in rows.groupby(["dataset", "proxy", "option_hash"], sort=False):
+        if group["seed"].nunique() < 2:
+            continue
+        finite = group[np.isfinite(group["value"].to_numpy(float))]
+        bounds = finite.groupby("arch")["value"].agg(["min", "max"])
+        labels = table[(table["dataset"] == dataset) & (table["proxy"] == proxy)
+                       & (table["option_hash"] == option_hash)]["label"]
+        spreads.update({(dataset, label): bounds for label in labels})
+    return spreads
+
+
+def _scatter_figure(points: pd.DataFrame, table: pd.DataFrame, dataset: str, path: Path, axes_kind: str = "rank",
+                    spreads: dict[tuple[str, str], pd.DataFrame] | None = None) -> None:
+    """One panel per proxy variant: score against accuracy, as ranks (``axes_kind="rank"``) or values. Where
+    ``spreads`` has the variant's proxy protocol scored under several init seeds, a vertical bar spans the
+    scores across inits of each architecture (values) or the ranks they would take (ranks)."""
     labels = list(table["label"])
     cols = min(4, len(labels))
     rows = math.ceil(len(labels) / cols)
@@ -122,30 +150,50 @@ def _scatter_figure(points: pd.DataFrame, table: pd.DataFrame, dataset: str, pat
         connected = keep & ~data["disconnected"].to_numpy(bool)
         cut = keep & data["disconnected"].to_numpy(bool)
         size = 6 if keep.sum() > 2000 else 12
-        ax.scatter(accuracy[connected], values[connected], s=size, alpha=0.5, color="tab:blue", linewidths=0,
+        spread = (spreads or {}).get((dataset, variant["label"]))
+        low = high = None
+        if spread is not None:
+            bounds = spread.reindex(data["arch"])
+            low, high = bounds["min"].to_numpy(float), bounds["max"].to_numpy(float)
+        direction = "" if variant["higher_is_better"] else ", lower is better"
+        if axes_kind == "rank":
+            x, y = np.full(len(values), np.nan), np.full(len(values), np.nan)
+            x[keep], y[keep] = stats.rankdata(accuracy[keep]), stats.rankdata(values[keep])
+            if low is not None:  # where the init extremes would rank among this panel's scores
+                order = np.sort(values[keep])
+                low = np.searchsorted(order, low, side="left") + 1
+                high = np.searchsorted(order, high, side="right")
+            ax.set_ylabel(f"score rank (1 = lowest{direction})", fontsize=9)
+            ax.set_xlabel(f"{variant['gt_key']} accuracy rank (1 = lowest)", fontsize=9)
+        else:
+            x, y = accuracy, values
+            scale = _value_scale(values[keep])
+            if scale == "symlog":
+                nonzero = np.abs(values[keep][values[keep] != 0])
+                ax.set_yscale("symlog", linthresh=float(np.percentile(nonzero, 10)))
+            elif scale == "log":
+                ax.set_yscale("log")
+            ax.set_ylabel(f"score ({scale}{direction})", fontsize=9)
+            ax.set_xlabel(f"{variant['gt_key']} accuracy (%)", fontsize=9)
+        if low is not None:
+            ax.vlines(x[keep], low[keep], high[keep], color="tab:orange", alpha=0.35, linewidth=0.8,
+                      label="range across init seeds")
+        ax.scatter(x[connected], y[connected], s=size, alpha=0.5, color="tab:blue", linewidths=0,
                    rasterized=True, label="connected cell")
         if cut.any():
-            ax.scatter(accuracy[cut], values[cut], s=size + 4, alpha=0.7, color="tab:gray", marker="x",
+            ax.scatter(x[cut], y[cut], s=size + 4, alpha=0.7, color="tab:gray", marker="x",
                        linewidths=0.8, rasterized=True, label="disconnected cell")
-        scale = _value_scale(values[keep])
-        if scale == "symlog":
-            nonzero = np.abs(values[keep][values[keep] != 0])
-            ax.set_yscale("symlog", linthresh=float(np.percentile(nonzero, 10)))
-        elif scale == "log":
-            ax.set_yscale("log")
-        direction = "" if variant["higher_is_better"] else ", lower is better"
-        ax.set_ylabel(f"score ({scale}{direction})", fontsize=9)
-        ax.set_xlabel(f"{variant['gt_key']} accuracy (%)", fontsize=9)
         dropped = f", {int(variant['n_nonfinite'])} non-finite not shown" if variant["n_nonfinite"] else ""
         ax.set_title(f"{variant['label']}\nτ = {_num(variant.get('kendall_tau'))}, n = {int(keep.sum())}{dropped}",
                      fontsize=10)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-        if cut.any():
+        if cut.any() or low is not None:
             ax.legend(fontsize=7, loc="best", markerscale=1.5)
     for ax in list(axes.flat)[len(labels):]:
         ax.set_visible(False)
-    fig.suptitle(f"{DATASET_NAMES.get(dataset, dataset)}: proxy score against trained accuracy", fontsize=12)
+    what = "rank of proxy score against rank of" if axes_kind == "rank" else "proxy score against"
+    fig.suptitle(f"{DATASET_NAMES.get(dataset, dataset)}: {what} trained accuracy", fontsize=12)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -191,17 +239,115 @@ def _cost_figure(table: pd.DataFrame, dataset: str, path: Path, confidence: floa
 # ----------------------------------------------------------------------------- tables
 
 
+def _top_percent(metric: str) -> float | None:
+    """k of a top-k% metric (``top10_precision``, ``top5_kendall_tau``), else ``None``."""
+    if not metric.startswith("top"):
+        return None
+    digits = metric[3:].split("_")[0]
+    return float(digits) if digits.replace(".", "", 1).isdigit() else None
+
+
+def _enough(percent: float | None, n: int) -> bool:
+    return percent is None or percent / 100 * n >= MIN_TOP_K_ARCHS
+
+
 def correlation_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows of the Markdown correlation table of one dataset (rows sorted by τ)."""
-    headers = ["proxy", "N", "non-finite", *(name for _, name in CORRELATION_COLUMNS), "median cost/arch",
-               "median peak memory"]
+    """Headers and rows of the Markdown correlation table of one dataset (rows sorted by τ). A top-k%
+    column is marked "n too small" where k% of N is under :data:`MIN_TOP_K_ARCHS` architectures, and left
+    out where that holds for every row. The cost columns are followed by what the cost was measured with
+    (threads, device, the machine's load: the ``cost_context`` column, where the table has it)."""
+    columns = [(metric, name) for metric, name in CORRELATION_COLUMNS
+               if any(_enough(_top_percent(metric), int(n)) for n in table["n"])]
+    headers = ["proxy", "N", "non-finite", *(name for _, name in columns), "median cost/arch",
+               "median peak memory", "cost measured with"]
     rows = []
     for _, row in table.iterrows():
-        rows.append([row["label"], int(row["n"]), int(row["n_nonfinite"]),
-                     *(_with_interval(row, metric) for metric, _ in CORRELATION_COLUMNS),
+        cells = [_with_interval(row, metric) if _enough(_top_percent(metric), int(row["n"])) else "n too small"
+                 for metric, _ in columns]
+        rows.append([row["label"], int(row["n"]), int(row["n_nonfinite"]), *cells,
                      _seconds(float(row["median_seconds"])),
-                     "–" if pd.isna(row["median_peak_memory_mb"]) else f"{row['median_peak_memory_mb']:.1f} MB"])
+                     "–" if pd.isna(row["median_peak_memory_mb"]) else f"{row['median_peak_memory_mb']:.1f} MB",
+                     row.get("cost_context", "–")])
     return headers, rows
+
+
+def cost_context(rows: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
+    """Per (dataset, label): the thread counts, devices and median 1-minute load the costs were measured
+    with, as one cell (``–`` for what the rows did not record, e.g. scores of zenbench before 0.2)."""
+    frame = rows.assign(label=labels)
+    records = []
+    for (dataset, label), group in frame.groupby(["dataset", "label"], sort=False):
+        threads = sorted({int(t) for t in group.get("threads", pd.Series(dtype=float)).dropna()})
+        loads = group.get("load_avg", pd.Series(dtype=float)).dropna().to_numpy(float)
+        parts = [(", ".join(map(str, threads)) + " thread" + ("s" if threads != [1] else "")) if threads else "–",
+                 ", ".join(sorted(set(group["device"].dropna().astype(str)))) or "–",
+                 f"load {np.median(loads):.2f}" if loads.size else "load –"]
+        records.append({"dataset": dataset, "label": label, "cost_context": "; ".join(parts)})
+    return pd.DataFrame(records, columns=["dataset", "label", "cost_context"])
+
+
+def init_seed_table(rows: pd.DataFrame, single: pd.DataFrame, ground_truth: GroundTruthTable, *,
+                    nan_policy: str, n_resamples: int, confidence: float, seed: int) -> pd.DataFrame:
+    """Per (dataset, proxy protocol) scored under several init seeds: the seeds, the τ of each single init
+    (min and max over seeds, from ``single``, the evaluation table), τ of the init-averaged score (the mean
+    of each architecture's value and components over its finite inits, then the stored population rule)
+    with its interval, and the spread across inits: the median over architectures of the standard
+    deviation across inits, relative to the standard deviation across architectures of the averaged score."""
+    key = ["benchmark", "network", "dataset", "proxy", "option_hash"]
+    records, averaged = [], []
+    for _, group in rows.groupby(key, sort=True):
+        if group["seed"].nunique() < 2:
+            continue
+        finite = group[np.isfinite(group["value"].to_numpy(float))]
+        if finite.empty:
+            continue
+        means = finite.groupby("arch", sort=False).agg(
+            value=("value", "mean"), spread=("value", "std"),
+            components=("components", lambda c: pd.DataFrame(list(c)).mean().to_dict()))
+        first = finite.drop_duplicates("arch").set_index("arch").loc[means.index].reset_index()
+        first = first.assign(value=means["value"].to_numpy(), components=list(means["components"]),
+                             seed=int(group["seed"].min()))
+        averaged.append(first)
+        labels = single[(single["dataset"] == group["dataset"].iloc[0]) & (single["proxy"] == group["proxy"].iloc[0])
+                        & (single["option_hash"] == group["option_hash"].iloc[0])]
+        across = float(means["value"].std())
+        records.append({"dataset": group["dataset"].iloc[0], "proxy": group["proxy"].iloc[0],
+                        "option_hash": group["option_hash"].iloc[0],
+                        "seeds": ",".join(map(str, sorted(group["seed"].unique()))),
+                        "single_tau_min": labels["kendall_tau"].min() if "kendall_tau" in labels else np.nan,
+                        "single_tau_max": labels["kendall_tau"].max() if "kendall_tau" in labels else np.nan,
+                        "relative_init_spread": float(means["spread"].median()) / across if across > 0 else np.nan})
+    if not records:
+        return pd.DataFrame()
+    table = pd.DataFrame(records)
+    mean_eval = evaluate(pd.concat(averaged, ignore_index=True), ground_truth, nan_policy=nan_policy,
+                         n_resamples=n_resamples, confidence=confidence, seed=seed).table
+    taus = mean_eval.set_index(["dataset", "proxy", "option_hash"])
+    for column in ("kendall_tau", "kendall_tau_low", "kendall_tau_high", "n"):
+        table[f"mean_{column}"] = [taus[column].get((r["dataset"], r["proxy"], r["option_hash"]), np.nan)
+                                   if column in taus else np.nan for _, r in table.iterrows()]
+    return table
+
+
+def _init_section(init_table: pd.DataFrame, single: pd.DataFrame, dataset: str, gt_key: str) -> list[str]:
+    here = init_table[init_table["dataset"] == dataset] if not init_table.empty else init_table
+    if here.empty:
+        return []
+    rows = []
+    for _, r in here.iterrows():
+        label = single[(single["dataset"] == dataset) & (single["proxy"] == r["proxy"])
+                       & (single["option_hash"] == r["option_hash"])]["label"].iloc[0].split(" seed ")[0]
+        interval = (f"{_num(r['mean_kendall_tau'])} [{_num(r['mean_kendall_tau_low'])}, "
+                    f"{_num(r['mean_kendall_tau_high'])}]")
+        rows.append([label, r["seeds"], f"{_num(r['single_tau_min'])} – {_num(r['single_tau_max'])}", interval,
+                     _num(r["relative_init_spread"], 2)])
+    return ["### Init seeds", "",
+            f"Ground truth: `{gt_key}`. Proxies scored under several init seeds: τ of each single init (range over "
+            "the seeds) beside τ of the score averaged over the inits (published numbers differ by exactly "
+            "this), and the spread across inits (median over architectures of the score's standard deviation "
+            "across inits, divided by its standard deviation across architectures; 0: the init does not matter).",
+            "", markdown_table(["proxy", "init seeds", "τ, single init", "τ, init-averaged", "init spread"], rows),
+            ""]
 
 
 def _paired_matrix(paired: pd.DataFrame, labels: Sequence[str]) -> str:
@@ -273,7 +419,8 @@ def protocol_table(rows: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
 
 
 def _report_command(store: Path, out: Path, benchmark: str, ground_truth: str | os.PathLike | None,
-                    n_resamples: int, confidence: float, seed: int, nan_policy: str, title: str | None) -> str:
+                    n_resamples: int, confidence: float, seed: int, nan_policy: str, title: str | None,
+                    gt_key: str | None = None, scatter_axes: str = "rank") -> str:
     words = ["zenbench", "report", "--benchmark", benchmark, "--store", str(store), "--out", str(out)]
     if ground_truth is not None:
         words += ["--ground-truth", str(ground_truth)]
@@ -287,10 +434,28 @@ def _report_command(store: Path, out: Path, benchmark: str, ground_truth: str | 
         words += ["--nan-policy", nan_policy]
     if title is not None:
         words += ["--title", title]
+    if gt_key is not None:
+        words += ["--gt", gt_key]
+    if scatter_axes != "rank":
+        words += ["--scatter-axes", scatter_axes]
     return shlex.join(words)
 
 
 # ----------------------------------------------------------------------------- the report
+
+
+def with_gt_key(rows: pd.DataFrame, ground_truth: GroundTruthTable, key: str) -> pd.DataFrame:
+    """``rows`` with ``gt_key`` set to ``key`` (``--gt``) for the dataset the key names (its ``_``-separated
+    words hold the dataset: ``cifar10_valid``, ``hp12_cifar10_test``); a key the ground truth lacks, or
+    that names no dataset of the rows, is a one-line ``ValueError``."""
+    if key not in ground_truth.accuracy_keys:
+        raise ValueError(f"--gt {key!r}: not a ground-truth key; expected one of "
+                         f"{', '.join(ground_truth.accuracy_keys)}")
+    datasets = [d for d in (sorted(set(rows["dataset"])) if not rows.empty else []) if d in key.split("_")]
+    if not datasets:
+        stored = ", ".join(sorted(set(rows["dataset"]))) if not rows.empty else "none"
+        raise ValueError(f"--gt {key!r}: names none of the store's datasets ({stored})")
+    return rows.assign(gt_key=rows["gt_key"].where(~rows["dataset"].isin(datasets), key))
 
 
 def store_benchmark(rows: pd.DataFrame, benchmark: str | Benchmark | None) -> str:
@@ -307,12 +472,18 @@ def store_benchmark(rows: pd.DataFrame, benchmark: str | Benchmark | None) -> st
 def render_report(store: str | os.PathLike, out: str | os.PathLike, *, benchmark: str | Benchmark | None = None,
                   ground_truth: str | os.PathLike | GroundTruthTable | Any = None,
                   n_resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE, seed: int = 0,
-                  nan_policy: str = "exclude", title: str | None = None) -> ReportResult:
+                  nan_policy: str = "exclude", title: str | None = None, gt_key: str | None = None,
+                  scatter_axes: str = "rank") -> ReportResult:
     """Write the report of ``store`` into the folder ``out`` (created). Parameters as ``zenbench report``:
     ``benchmark`` [None: the store's only benchmark] a name, ``module:Class`` spec or instance; its scores
     are reported against ``ground_truth`` [None: the benchmark's own lookup; a source it reads, or a loaded
     :class:`GroundTruthTable`]; ``n_resamples`` [1000] bootstrap resamples drawn with ``seed`` [0],
-    ``confidence`` [0.95], ``nan_policy`` ["exclude"], ``title`` [from the benchmark and ``out``]."""
+    ``confidence`` [0.95], ``nan_policy`` ["exclude"], ``title`` [from the benchmark and ``out``];
+    ``gt_key`` [None: the key each run recorded, the benchmark's default] a ground-truth column (``--gt``, e.g.
+    ``cifar10_valid``, ``hp12_cifar10_test``) that replaces the recorded key for the dataset it names;
+    ``scatter_axes`` ["rank"] one of :data:`SCATTER_AXES`."""
+    if scatter_axes not in SCATTER_AXES:
+        raise ValueError(f"--scatter-axes {scatter_axes!r}: expected one of {', '.join(SCATTER_AXES)}")
     store, out = Path(store), Path(out)
     if not 0 < confidence < 1:
         raise ValueError(f"--confidence {confidence}: expected a level between 0 and 1, e.g. 0.95")
@@ -326,6 +497,8 @@ def render_report(store: str | os.PathLike, out: str | os.PathLike, *, benchmark
     runs = runs[[_run_benchmark(c) == name for c in runs["config"]]].reset_index(drop=True) if not runs.empty \
         else runs
     gt = ground_truth if isinstance(ground_truth, GroundTruthTable) else bench_obj.ground_truth(ground_truth)
+    if gt_key is not None:
+        rows = with_gt_key(rows, gt, gt_key)
     evaluation = evaluate(rows, gt, nan_policy=nan_policy, n_resamples=n_resamples, confidence=confidence, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
@@ -335,10 +508,17 @@ def render_report(store: str | os.PathLike, out: str | os.PathLike, *, benchmark
         files.append(out / name)
 
     table = evaluation.table
+    init_table = pd.DataFrame()
     if not table.empty:
         table = table.sort_values(["dataset", "kendall_tau" if "kendall_tau" in table else "label"],
                                   ascending=[True, False], na_position="last")
+        table = table.merge(cost_context(rows, variant_labels(rows)), on=["dataset", "label"], how="left")
+        init_table = init_seed_table(rows, table, gt, nan_policy=nan_policy, n_resamples=n_resamples,
+                                     confidence=confidence, seed=seed)
     write_csv(table, "correlations.csv")
+    if not init_table.empty:
+        write_csv(init_table, "init_seeds.csv")
+    spreads = init_spreads(rows, table)
     write_csv(evaluation.paired, "paired.csv")
     write_csv(evaluation.noise_ceiling, "noise_ceiling.csv")
     published = published_table(name)
@@ -352,7 +532,7 @@ def render_report(store: str | os.PathLike, out: str | os.PathLike, *, benchmark
     report_title = title or f"Zero-shot proxies on {bench_obj.title}: {out.name}"
     lines = [f"# {report_title}", ""]
     lines += _header(runs, store, out, name, ground_truth if isinstance(ground_truth, (str, os.PathLike)) else None,
-                     n_resamples, confidence, seed, nan_policy, title)
+                     n_resamples, confidence, seed, nan_policy, title, gt_key, scatter_axes)
     networks = ", ".join(sorted(set(rows["network"]))) if not rows.empty else "–"
     lines += [
         f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by zenbench {software_versions()[0]} from "
@@ -365,13 +545,15 @@ def render_report(store: str | os.PathLike, out: str | os.PathLike, *, benchmark
         f"{round(100 * confidence)}% bootstrap percentile intervals over architectures ({n_resamples} resamples, "
         f"seed {seed}). Non-finite scores: {NAN_POLICIES[nan_policy]}. Cost: median wall seconds per "
         "architecture of the proxy call, and its median peak memory (CUDA allocator, or growth of the "
-        "process's peak RSS on CPU).", "",
+        "process's peak RSS on CPU), with the threads, device and machine load it was measured with. A top-k% "
+        f"metric needs k% of N to be at least {MIN_TOP_K_ARCHS} architectures: below, it reads \"n too small\" "
+        f"(the column is left out when no proxy has enough). Scatter plots: {SCATTER_AXES[scatter_axes]}.", "",
     ]
     if table.empty:
         lines += ["_The store holds no scores._", ""]
     for dataset in _dataset_order(list(table["dataset"].unique()) if not table.empty else []):
         lines += _dataset_section(dataset, table[table["dataset"] == dataset], evaluation, published, runs, out,
-                                  files)
+                                  files, init_table, scatter_axes, spreads)
     lines += _noise_section(evaluation, bench_obj.title)
     lines += _protocol_section(protocol, runs)
     if evaluation.notes:
@@ -388,38 +570,45 @@ def _run_benchmark(config: dict[str, Any]) -> str:
 
 
 def _header(runs: pd.DataFrame, store: Path, out: Path, benchmark: str, ground_truth: str | os.PathLike | None,
-            n_resamples: int, confidence: float, seed: int, nan_policy: str, title: str | None) -> list[str]:
+            n_resamples: int, confidence: float, seed: int, nan_policy: str, title: str | None, gt_key: str | None,
+            scatter_axes: str) -> list[str]:
     commands = list(dict.fromkeys(runs["command"])) if not runs.empty else []
-    report = _report_command(store, out, benchmark, ground_truth, n_resamples, confidence, seed, nan_policy, title)
+    report = _report_command(store, out, benchmark, ground_truth, n_resamples, confidence, seed, nan_policy, title,
+                             gt_key, scatter_axes)
     return ["Regenerate with:", "", "```sh", *commands, report, "```", ""]
 
 
 def _dataset_section(dataset: str, table: pd.DataFrame, evaluation: Evaluation, published: pd.DataFrame,
-                     runs: pd.DataFrame, out: Path, files: list[Path]) -> list[str]:
+                     runs: pd.DataFrame, out: Path, files: list[Path], init_table: pd.DataFrame,
+                     scatter_axes: str, spreads: dict[tuple[str, str], pd.DataFrame]) -> list[str]:
     name = DATASET_NAMES.get(dataset, dataset)
     samples = sorted({(str(c.get("sample") or "all"), str(c.get("seed"))) for c in runs["config"]
                       if c.get("dataset") == dataset})  # runs of this benchmark only
     sample_text = "; ".join(f"sample {n} with seed {s}" for n, s in samples) or "not recorded"
+    gt_key = ", ".join(sorted(set(table["gt_key"])))
     lines = [f"## {name}", "",
-             f"Ground truth: `{', '.join(sorted(set(table['gt_key'])))}`. Architectures: {sample_text} "
+             f"Ground truth: `{gt_key}`. Architectures: {sample_text} "
              "(`GroundTruthTable.sample`, a seeded permutation of the evaluated architectures).", ""]
     headers, rows = correlation_rows(table)
     lines += [markdown_table(headers, rows), ""]
     points = evaluation.points[evaluation.points["dataset"] == dataset]
     scatter, cost = out / f"scatter_{dataset}.png", out / f"cost_{dataset}.png"
-    _scatter_figure(points, table, dataset, scatter)
+    _scatter_figure(points, table, dataset, scatter, scatter_axes, spreads)
     _cost_figure(table, dataset, cost, evaluation.confidence)
     files += [scatter, cost]
     lines += [f"![{name}: proxy score against accuracy]({scatter.name})", "",
               f"![{name}: cost against τ]({cost.name})", ""]
     paired = evaluation.paired[evaluation.paired["dataset"] == dataset] if not evaluation.paired.empty else \
         evaluation.paired
+    lines += _init_section(init_table, table, dataset, gt_key)
     lines += ["### Which proxy ranks better?", ""]
     if not paired.empty:
-        lines += [f"Paired bootstrap on the {int(paired['n'].iloc[0]):,} architectures every proxy scored finitely: "
-                  "the share of resamples in which the row's τ exceeds the column's (1.00: always).", ""]
+        lines += [f"Ground truth: `{gt_key}`. Paired bootstrap on the {int(paired['n'].iloc[0]):,} architectures "
+                  "every proxy scored finitely: the share of resamples in which the row's τ exceeds the column's "
+                  "(1.00: always).", ""]
     lines += [_paired_matrix(paired, list(table["label"])), ""]
-    return lines + ["### Published values beside ours", "", *published_section(published, table, dataset)]
+    return lines + ["### Published values beside ours", "", f"Ours against ground truth `{gt_key}`.", "",
+                    *published_section(published, table, dataset)]
 
 
 def _noise_section(evaluation: Evaluation, title: str) -> list[str]:

@@ -14,20 +14,29 @@ The found architectures' accuracies come from ``accuracy`` (the ground truth, wi
 module knows no ground truth); an architecture the ground truth lacks (an NB101 cell outside the published
 sample) gets NaN and is counted. The summary is mean and standard deviation (numpy's default, ddof=0) over
 the runs with an accuracy.
+
+Interruption and resumption: with ``out`` (a CSV file), each finished run's two rows are written there as
+soon as the run ends, with the search's configuration beside it (``out`` + ``.json``). Ctrl-C stops the
+whole search (``KeyboardInterrupt`` propagates; the run in progress is dropped, never mixed into the
+means); ``resume=True`` reads the finished runs back and computes only the others. Every run depends only
+on its seed, so the resumed outcome equals that of an uninterrupted search (the ``seconds`` column aside).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from search.evolution import EvolutionarySearch, Fitness, SearchSpace, evaluation_seed
+from search.evolution import EvolutionarySearch, Fitness, SearchError, SearchSpace, _atomic_write, evaluation_seed
 
 C = TypeVar("C")
 
@@ -99,25 +108,36 @@ class SearchOutcome:
 
 def run_validation_search(space: SearchSpace[C], make_fitness: Callable[[int], Fitness[C]],
                           accuracy: Callable[[C], float], pool: Sequence[C], *, evaluations: int, runs: int,
-                          seed: int = 0, population_size: int = 20, progress: bool = True) -> SearchOutcome:
+                          seed: int = 0, population_size: int = 20, progress: bool = True,
+                          out: str | os.PathLike | None = None, resume: bool = False,
+                          describe: Mapping[str, Any] | None = None) -> SearchOutcome:
     """R runs of the EA over ``space`` and of random search over ``pool``, K evaluations each (module doc).
 
     ``make_fitness(run_seed)`` returns the fitness of one run (e.g. a proxy with that run's image batch);
     ``accuracy(candidate)`` the number reported for a found candidate (e.g. ground-truth test accuracy, NaN
-    when unknown).
+    when unknown). ``out`` [None: nothing written]: the CSV that holds the finished runs (module doc);
+    ``resume`` [False] continues the search recorded there; ``describe`` [None] what else identifies the
+    search (fitness, dataset...), checked on resume together with K, the seed and the population size.
     """
     if runs < 1:
         raise ValueError(f"runs must be >= 1, got {runs}")
     if not 1 <= evaluations <= len(pool):
         raise ValueError(f"evaluations must be in 1..{len(pool)} (the pool of random candidates), got {evaluations}")
-    rows = []
+    config = json.loads(json.dumps({"space": space.name, "evaluations": evaluations, "seed": seed,
+                                    "population_size": population_size, **dict(describe or {})}, default=str))
+    rows = _finished_runs(Path(out), config, resume) if out is not None else []
+    finished = {row["run"] for row in rows}
     for run in tqdm(range(runs), desc=f"{space.name} search x{runs}", disable=not progress or runs == 1):
+        if run in finished:
+            continue
         run_seed = seed + run
         fitness = make_fitness(run_seed)
         t0 = time.perf_counter()
         ea = EvolutionarySearch(space, fitness, population_size=population_size, max_evaluations=evaluations,
                                 seed=run_seed, cache_scores=True, progress=progress and runs == 1)
         result = ea.run()
+        if not result.completed:  # Ctrl-C inside the EA: stop the whole search, drop this run
+            raise KeyboardInterrupt
         t1 = time.perf_counter()
         found = space.from_string(result.best)
         rows.append({"run": run, "seed": run_seed, "method": "evolution", "arch": result.best,
@@ -129,7 +149,10 @@ def run_validation_search(space: SearchSpace[C], make_fitness: Callable[[int], F
         rows.append({"run": run, "seed": run_seed, "method": "random", "arch": space.to_string(arch), "fitness": score,
                      "accuracy": float(accuracy(arch)), "evaluations": evaluations, "unique_evaluations": scored,
                      "seconds": t2 - t1})
-    table = pd.DataFrame(rows)
+        if out is not None:
+            _atomic_write(Path(out), pd.DataFrame(rows).to_csv(index=False))
+    table = pd.DataFrame([row for row in rows if row["run"] < runs]).sort_values(["run", "method"],
+                                                                                 key=_method_order).reset_index(drop=True)
     summary = (table.groupby("method", sort=False)
                .agg(mean=("accuracy", "mean"),
                     std=("accuracy", lambda a: float(np.std(a.dropna())) if a.notna().any() else np.nan),
@@ -138,3 +161,38 @@ def run_validation_search(space: SearchSpace[C], make_fitness: Callable[[int], F
                     seconds=("seconds", "mean"))
                .reset_index())
     return SearchOutcome(table, summary)
+
+
+RUN_COLUMNS = ("run", "seed", "method", "arch", "fitness", "accuracy", "evaluations", "unique_evaluations", "seconds")
+
+
+def _method_order(column: pd.Series) -> pd.Series:
+    return column.map({"evolution": 0, "random": 1}) if column.name == "method" else column
+
+
+def _finished_runs(out: Path, config: dict[str, Any], resume: bool) -> list[dict[str, Any]]:
+    """The runs recorded in ``out`` (resume) after checking they belong to this search; a fresh search
+    writes its configuration and refuses a file that already holds one."""
+    sidecar = out.with_name(out.name + ".json")
+    if not resume or not (out.exists() or sidecar.exists()):  # a fresh search (resuming nothing starts one)
+        if out.exists():
+            raise SearchError(f"{out} already holds search runs; add --resume to continue them or choose another --out")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(sidecar, json.dumps(config, sort_keys=True))
+        return []
+    if not out.exists() or not sidecar.exists():
+        present, absent = (out, sidecar) if out.exists() else (sidecar, out)
+        raise SearchError(f"cannot resume: {present} exists but {absent} does not")
+    try:
+        stored = json.loads(sidecar.read_text())
+        table = pd.read_csv(out, float_precision="round_trip")
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise SearchError(f"cannot read the search runs in {out}: {exc}") from None
+    differing = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
+    if differing:
+        raise SearchError(f"{out} holds runs of a different search (differs in: {', '.join(differing)})")
+    if tuple(table.columns) != RUN_COLUMNS:
+        raise SearchError(f"{out}: expected the columns {', '.join(RUN_COLUMNS)}")
+    complete = table.groupby("run")["method"].agg(lambda m: sorted(m) == ["evolution", "random"])
+    return [row for row in table.to_dict("records") if complete[row["run"]]]
+

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from proxies.base import Batch, NetworkFactory, Proxy, ProxyError, VariantUnavailable
+from proxies.base import Batch, NetworkFactory, Proxy, ProxyError, ProxyResult, VariantUnavailable
 
 C = TypeVar("C")
 WARMUP_POPULATION = 10
@@ -107,10 +107,16 @@ class ProxyFitness(Generic[C]):
     device: str | torch.device = "cpu"
     failures: int = 0
     last_error: str | None = None
+    scorer: Callable[[Proxy, NetworkFactory, Batch | None, str | torch.device, int], ProxyResult] | None = None
+    """How one candidate is scored (``bench.runner.score_proxy``, the function ``bench`` and ``score`` use);
+    ``None``: ``proxy.score`` itself."""
 
     def __call__(self, candidate: C, seed: int) -> float:
         try:
-            value = self.proxy.score(self.factory(candidate), self.batch, self.device, seed).value
+            if self.scorer is not None:
+                value = self.scorer(self.proxy, self.factory(candidate), self.batch, self.device, seed).value
+            else:
+                value = self.proxy.score(self.factory(candidate), self.batch, self.device, seed).value
         except (ProxyError, RuntimeError) as exc:
             if isinstance(exc.__cause__, VariantUnavailable):
                 raise

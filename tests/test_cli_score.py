@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
+from bench import api
 from bench.cli import main
-from bench.cli_score import score_architecture
 from search.spaces.nb201 import nb201_flops, nb201_param_count
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
@@ -61,14 +61,14 @@ def test_image_proxies_get_a_recorded_batch(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_real_images_from_the_data_root(data_root) -> None:
-    result = score_architecture(BEST, ["naswot"], batch_size=16, device="cpu", data_root=data_root)
+    result = api.score(BEST, ["naswot"], batch_size=16, device="cpu", data_root=data_root)
     (score,) = result.scores
     assert score.batch_source.startswith("cifar10:train:") and score.input_kind == "real"
     assert math.isfinite(score.value)
 
 
 def test_default_device_is_cuda_when_available() -> None:
-    result = score_architecture(BEST, ["params"])
+    result = api.score(BEST, ["params"])
     assert result.device == ("cuda" if torch.cuda.is_available() else "cpu")
 
 

@@ -314,3 +314,11 @@ def test_noise_is_seeded_gaussian_with_labels() -> None:
     assert load_batch("imagenet16", 4, 0, "noise").images.shape == (4, 3, 16, 16)
     with pytest.raises(DataError):
         load_dataset("cifar10", "train", source="noise")
+
+
+def test_the_no_data_error_names_the_command_line_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11 bug 6: the error told a command-line user to pass ``source='noise'`` (a Python argument)."""
+    monkeypatch.delenv("ZENBENCH_DATA", raising=False)
+    with pytest.raises(DataError, match="--data noise") as info:
+        load_batch("cifar10", 4, 0)
+    assert "\n" not in str(info.value)

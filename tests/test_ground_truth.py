@@ -292,3 +292,26 @@ def test_export_checks_the_target_before_the_long_load(mini, tmp_path: Path) -> 
         with pytest.raises(GroundTruthError) as err:
             export_csv(tmp_path / "absent.pth", target)  # the target is checked first
         one_line_error(err, str(target))
+
+
+def test_an_empty_table_is_called_empty_not_truncated(tmp_path: Path) -> None:
+    """Issue 11 bug 6."""
+    for content in (b"", b"\n \n"):
+        path = tmp_path / "empty.csv"
+        path.write_bytes(content)
+        with pytest.raises(GroundTruthError, match="NB201 table is empty") as info:
+            GroundTruth.from_csv(path)
+        assert "truncated" not in str(info.value)
+
+
+@pytest.mark.parametrize("spec", ["-1", "15625", "+99999"])
+def test_an_index_out_of_range_is_called_so(nb201_csv: Path, spec: str) -> None:
+    """Issue 11 bug 6: ``--arch -1`` was reported as a malformed architecture string."""
+    from bench import benchmarks
+    from bench.benchmarks.base import ArchSpecError
+
+    nb201 = benchmarks.get("nb201")
+    nb201.ground_truth(nb201_csv)
+    with pytest.raises(ArchSpecError, match=r"NB201 index .* is not in .*\(0\.\.15624\)") as info:
+        nb201.parse(spec)
+    assert "malformed" not in str(info.value)

@@ -18,7 +18,7 @@ from bench.cli import main
 from bench.runner import run_benchmark
 from bench.store import ResultStore, ScoreRow
 from reports.published import PUBLISHED, SOURCES, published_table
-from reports.render import markdown_table, pareto_front, published_section, render_report
+from reports.render import correlation_rows, markdown_table, pareto_front, published_section, render_report
 
 PROBES = ["test_runner:WeightProbe", "test_runner:ImageProbe"]  # tiny proxies defined in tests/test_runner.py
 
@@ -78,8 +78,10 @@ def test_report_renders_and_its_table_reads_back(tmp_path, small_store, gt):
     assert int(table.loc["test_runner_weights", "N"]) == len(finite)
     assert int(table.loc["test_runner_weights", "non-finite"]) == len(weights) - len(finite) > 0
     csv = pd.read_csv(out / "correlations.csv").set_index(["dataset", "label"])
+    assert not any(column.startswith("top-") for column in table.columns)  # 10% of N <= 40 is under 5 archs
+    assert "τ in true top-10%" not in table.columns
     for proxy, row in table.iterrows():
-        for column, metric in (("τ", "kendall_tau"), ("top-10%", "top10_precision"), ("r", "pearson_r")):
+        for column, metric in (("τ", "kendall_tau"), ("ρ", "spearman_rho"), ("r", "pearson_r")):
             assert interval(row[column])[0] == pytest.approx(csv.loc[("cifar10", proxy), metric], abs=5e-4)
 
     # Header: the exact commands that regenerate the report, from the store's run table.
@@ -193,3 +195,82 @@ def test_markdown_table_escapes_pipes():
     assert text.splitlines() == ["| a | b |", "|---|---|", "| x\\|y | 1.5 |"]
     row = parse_table(text, "| a").iloc[0]
     assert row["a"] == "x|y" and math.isclose(float(row["b"]), 1.5)
+
+
+def test_top_k_columns_need_five_architectures() -> None:
+    """k% of N under 5: "n too small"; a column no row can fill is left out (hand-made table)."""
+    base = {"n_nonfinite": 0, "median_seconds": 0.01, "median_peak_memory_mb": float("nan")}
+    metrics = {m: 0.5 for m in ("kendall_tau", "spearman_rho", "pearson_r", "top1_precision", "top5_precision",
+                                "top10_precision", "top10_kendall_tau")}
+    metrics.update({f"{m}_low": 0.4 for m in list(metrics)} | {f"{m}_high": 0.6 for m in list(metrics)})
+    table = pd.DataFrame([{"label": label, "n": n, **base, **metrics} for label, n in (("a", 120), ("b", 60),
+                                                                                          ("c", 30))])
+    headers, rows = correlation_rows(table)
+    assert "top-1%" not in headers  # 1% of 120 < 5
+    cells = {row[0]: dict(zip(headers, row, strict=True)) for row in rows}
+    assert cells["a"]["top-5%"] == "0.500 [0.400, 0.600]" and cells["b"]["top-5%"] == "n too small"  # 6 and 3
+    assert cells["b"]["top-10%"] == "0.500 [0.400, 0.600]" and cells["c"]["top-10%"] == "n too small"
+    assert cells["c"]["τ in true top-10%"] == "n too small"
+
+
+def _seeded_rows(gt: GroundTruthTable, archs: list[str], seeds: tuple[int, ...]) -> list[ScoreRow]:
+    """A proxy whose score is the test accuracy plus init noise that grows with the seed."""
+    rng = np.random.default_rng(0)
+    truth = gt.table.loc[archs, "cifar10_test"].to_numpy()
+    rows = []
+    for seed in seeds:
+        noise = rng.normal(0, 4.0, len(archs))
+        for arch, acc, eps in zip(archs, truth, noise, strict=True):
+            rows.append(_plugin_row(arch, 0, proxy="noisy", option_hash="n1", seed=seed, value=float(acc + eps),
+                                    components={}, population_rule=None, threads=2, load_avg=0.5 + seed,
+                                    sample_seed=7))
+    return rows
+
+
+def test_report_init_seeds_gt_key_and_cost_context(tmp_path, gt) -> None:
+    archs = list(gt.table.sort_values("cifar10_test").index[1000::400])[:30]
+    path = tmp_path / "seeds.db"
+    rows = _seeded_rows(gt, archs, (0, 1, 2))
+    with ResultStore(path) as store:
+        for row in rows:
+            store.add(row)
+    out = tmp_path / "r"
+    result = render_report(path, out, ground_truth=gt, n_resamples=30, gt_key="cifar10_valid",
+                           scatter_axes="value")
+    readme = (out / "README.md").read_text()
+    values = pd.DataFrame({"arch": [r.arch for r in rows], "seed": [r.seed for r in rows],
+                           "value": [r.value for r in rows]})
+    valid = gt.table.loc[archs, "cifar10_valid"]
+    single = [stats.kendalltau(g.set_index("arch").loc[archs, "value"], valid).statistic
+              for _, g in values.groupby("seed")]
+    averaged = values.groupby("arch")["value"].mean().loc[archs]
+    expected_mean = stats.kendalltau(averaged, valid).statistic
+    init = parse_table(readme, "### Init seeds").iloc[0]
+    assert init["proxy"] == "noisy" and init["init seeds"] == "0,1,2"
+    low, high = (float(x) for x in init["τ, single init"].split(" – "))
+    assert low == pytest.approx(min(single), abs=5e-4) and high == pytest.approx(max(single), abs=5e-4)
+    assert interval(init["τ, init-averaged"])[0] == pytest.approx(expected_mean, abs=5e-4)
+    spread = values.groupby("arch")["value"].std().median() / averaged.std()
+    assert float(init["init spread"]) == pytest.approx(spread, abs=5e-3)
+    assert (out / "init_seeds.csv") in result.files
+    # --gt: every table says which key, and the correlations are against it
+    section = readme[readme.index("## CIFAR-10"):readme.index("## Noise ceiling")]
+    assert section.count("Ground truth: `cifar10_valid`") >= 3 and "cifar10_test" not in section
+    table = parse_table(readme, "## CIFAR-10").set_index("proxy")
+    assert interval(table.loc["noisy seed 0", "τ"])[0] == pytest.approx(single[0], abs=5e-4)
+    assert table.loc["noisy seed 1", "cost measured with"] == "2 threads; cpu; load 1.50"
+    assert "--gt cifar10_valid --scatter-axes value" in readme
+    with pytest.raises(ValueError, match="--gt 'cifar100_valid': names none of the store's datasets"):
+        render_report(path, out, ground_truth=gt, n_resamples=10, gt_key="cifar100_valid")
+    with pytest.raises(ValueError, match="--gt 'nosuch': not a ground-truth key"):
+        render_report(path, out, ground_truth=gt, n_resamples=10, gt_key="nosuch")
+    with pytest.raises(ValueError, match="--scatter-axes"):
+        render_report(path, out, ground_truth=gt, n_resamples=10, scatter_axes="log")
+
+
+def test_rendered_text_cites_no_unpublished_document(tmp_path, gt) -> None:
+    ours = pd.DataFrame([{"proxy": p, "label": p, "kendall_tau": 0.5, "spearman_rho": 0.7}
+                         for p in ("params", "synflow", "zen", "naswot", "grad_norm", "flops", "tenas")])
+    for dataset in ("cifar10", "cifar100", "imagenet16"):
+        text = "\n".join(published_section(published_table(), ours, dataset))
+        assert "REFERENCE" not in text

@@ -91,6 +91,22 @@ class InterruptingProbe(Proxy):
         return float(InterruptingProbe.calls)
 
 
+@register
+@dataclass
+class FlakyProbe(Proxy):
+    """Raises on the architectures whose spec string hashes odd, unless ``ZENBENCH_TEST_HEALED`` is set
+    (a proxy bug that a later release fixes); otherwise the length of the spec string."""
+
+    name: ClassVar[str] = "test_runner_flaky"
+    scale: float = 1.0
+
+    def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> float:
+        spec = factory.arch.to_string()
+        if sum(spec.encode()) % 2 and not os.environ.get("ZENBENCH_TEST_HEALED"):
+            raise ValueError(f"cannot handle {spec}\nsecond line of the message")
+        return self.scale * len(spec) + float(torch.rand(()))
+
+
 PROBES = ["test_runner_weights", "test_runner_images"]
 KEY = ["benchmark", "network", "arch", "dataset", "proxy", "option_hash", "seed"]
 
@@ -352,3 +368,77 @@ def test_sigkill_and_resume_loses_and_duplicates_nothing(tmp_path, nb201_csv, gt
     pd.testing.assert_series_equal(killed["value"], whole["value"])
     assert list(killed["components"]) == list(whole["components"])
 
+
+
+def test_a_failing_proxy_is_recorded_and_the_run_goes_on(tmp_path, gt, monkeypatch):
+    """Issue 11 bug 2: one exception inside a proxy aborted the whole bench and kept no rows."""
+    store = tmp_path / "s.db"
+    summary = _run(store, gt, sample=8, proxies=["test_runner_flaky", "test_runner_weights"])
+    specs = gt.sample(8, 0)
+    odd = sorted(a for a in specs if sum(a.encode()) % 2)
+    assert 0 < len(odd) < 8, "the sample should hold both kinds"
+    assert sorted(arch for _, arch, _, _ in summary.failures) == odd
+    assert sorted(summary.failures) == [("test_runner_flaky", a, 0, f"ValueError: cannot handle {a}") for a in odd]
+    assert summary.n_computed == 16 - len(odd)  # every other score was computed and stored
+    with ResultStore(store, create=False) as results:
+        assert sorted(results.failures()["arch"]) == odd
+        assert results.runs()["status"].iloc[0] == "completed with failures"
+    monkeypatch.setenv("ZENBENCH_TEST_HEALED", "1")
+    rerun = _run(store, gt, sample=8, proxies=["test_runner_flaky", "test_runner_weights"])
+    assert (rerun.n_computed, rerun.failures) == (len(odd), ())  # only the failed ones were retried
+    with ResultStore(store, create=False) as results:
+        assert results.failures().empty and results.count() == 16
+
+
+def test_the_command_names_each_failure_and_exits_3(tmp_path, capsys, nb201_csv):
+    code = main(["bench", "--proxies", "test_runner:FlakyProbe", "--sample", "6", "--data", "noise", "--device",
+                 "cpu", "--no-progress", "--store", str(tmp_path / "s.db"), "--ground-truth", str(nb201_csv)])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    failed = [line for line in err.splitlines() if line.startswith("  test_runner_flaky on ")]
+    assert failed and all(": ValueError: cannot handle " in line for line in failed)
+    assert f"{len(failed)} score(s) failed" in err
+
+
+def test_init_seeds_are_apart_from_the_sample_seed(tmp_path, gt):
+    store = tmp_path / "s.db"
+    summary = _run(store, gt, sample=4, seed=7, init_seeds=[0, 1, 2], proxies=["test_runner_flaky"],
+                   threads=1)
+    assert summary.init_seeds == (0, 1, 2) and summary.n_tasks == 12
+    frame = _frame(store).reset_index()
+    ok = frame.groupby("arch")["seed"].apply(sorted).tolist()
+    assert all(seeds == [0, 1, 2] for seeds in ok)
+    assert set(frame["sample_seed"]) == {7} and set(frame["arch"]) <= set(gt.sample(4, 7))
+    assert set(frame["threads"]) == {1} and frame["load_avg"].notna().all() and set(frame["device"]) == {"cpu"}
+    by_seed = frame.pivot(index="arch", columns="seed", values="value")
+    assert (by_seed[0] != by_seed[1]).all()  # the init seed reaches the proxy's RNG
+    again = _run(tmp_path / "t.db", gt, sample=4, seed=7, init_seeds=[2], proxies=["test_runner_flaky"])
+    assert again.n_computed == by_seed[2].notna().sum()
+    assert _frame(tmp_path / "t.db").reset_index().set_index("arch")["value"].to_dict() == \
+        by_seed[2].dropna().to_dict()
+    with pytest.raises(RunConfigError, match="init seeds"):
+        _run(store, gt, init_seeds=[-1])
+    with pytest.raises(RunConfigError, match="threads"):
+        _run(store, gt, threads=0)
+
+
+def test_proxy_options_and_all_on_the_command_line(tmp_path, capsys, nb201_csv, monkeypatch):
+    monkeypatch.setenv("ZENBENCH_TEST_HEALED", "1")
+    store = tmp_path / "s.db"
+    code = main(["bench", "--proxies", "test_runner:FlakyProbe", "--proxy-option", "test_runner:FlakyProbe.scale=2",
+                 "--proxy-option", "test_runner:FlakyProbe.scale=3.5", "--sample", "3", "--data", "noise",
+                 "--device", "cpu", "--no-progress", "--store", str(store), "--ground-truth", str(nb201_csv),
+                 "--repeats", "2", "--threads", "1"])
+    assert code == 0, capsys.readouterr().err
+    frame = _frame(store).reset_index()
+    assert sorted({o["scale"] for o in frame["options"]}) == [2, 3.5] and frame["option_hash"].nunique() == 2
+    assert len(frame) == 3 * 2 * 2
+    with ResultStore(store, create=False) as results:
+        command = results.runs()["command"].iloc[0]
+    assert "--proxy-option test_runner_flaky.scale=2 --proxy-option test_runner_flaky.scale=3.5" in command
+    assert "--init-seeds 0,1" in command
+    code = main(["bench", "--proxies", "all", "--sample", "1", "--data", "noise", "--device", "cpu",
+                 "--no-progress", "--store", str(tmp_path / "all.db"), "--ground-truth", str(nb201_csv),
+                 "--proxy-option", "nope.x=1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "not among --proxies" in err

@@ -13,7 +13,16 @@ import pytest
 from _store_v1 import write_v1_store
 from scipy import stats
 
-from bench.store import SCHEMA_VERSION, MergeConflictError, ResultStore, ScoreRow, StoreError, merge_stores
+from bench.store import (
+    _SCORE_COLUMNS,
+    KEY_COLUMNS,
+    SCHEMA_VERSION,
+    MergeConflictError,
+    ResultStore,
+    ScoreRow,
+    StoreError,
+    merge_stores,
+)
 
 
 def make_row(arch: int | str = 0, value: float = 1.5, **changes) -> ScoreRow:
@@ -179,8 +188,7 @@ def test_merge_conflict_writes_nothing(tmp_path):
     b = _store(tmp_path / "b.db", [make_row(5, 3.0), make_row(0, 2.0)])
     with pytest.raises(MergeConflictError, match="merge conflict"):
         merge_stores([a, b], tmp_path / "all.db")
-    with ResultStore(tmp_path / "all.db", create=False) as merged:
-        assert merged.count() == 0 and merged.runs().empty
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.db", "b.db"]  # no target left behind (bug 4)
     c = _store(tmp_path / "c.db", [make_row(0, 1.0, components={"part": 7.0})])
     with pytest.raises(MergeConflictError):
         merge_stores([a, c], tmp_path / "other.db")
@@ -194,3 +202,107 @@ def test_merge_bad_input(tmp_path):
         merge_stores([a], a)
     with pytest.raises(StoreError, match="at least one"):
         merge_stores([], tmp_path / "all.db")
+
+
+def test_merge_of_a_store_with_itself(tmp_path):
+    """Issue 11 bug 4: ``zenbench merge t.db t.db --into m.db`` crashed with "database is locked"."""
+    t = _store(tmp_path / "t.db", [make_row(0, 1.0), make_row(1, 2.0)])
+    summary = merge_stores([t, t], tmp_path / "m.db")
+    assert (summary.added, len(summary.sources)) == (2, 1)
+    with ResultStore(tmp_path / "m.db", create=False) as merged:
+        assert sorted(merged.scores()["arch"]) == ["arch0", "arch1"]
+
+
+def test_conflict_into_an_existing_target_keeps_it(tmp_path):
+    target = _store(tmp_path / "m.db", [make_row(7, 1.0)])
+    other = _store(tmp_path / "o.db", [make_row(7, 2.0)])
+    with pytest.raises(MergeConflictError):
+        merge_stores([other], target)
+    with ResultStore(target, create=False) as kept:
+        assert kept.scores()["value"].tolist() == [1.0]
+
+
+def test_a_foreign_sqlite_file_is_refused_without_writing(tmp_path):
+    """Issue 11 bug 5: opening a non-zenbench SQLite file wrote the zenbench schema into it."""
+    path = tmp_path / "other.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE people (name TEXT)")
+    db.execute("INSERT INTO people VALUES ('ada')")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    for create in (False, True):
+        with pytest.raises(StoreError, match="not a zenbench results store") as info:
+            ResultStore(path, create=create)
+        assert "\n" not in str(info.value)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+
+
+def test_a_truncated_store_gives_one_line_and_loses_nothing(tmp_path):
+    path = _store(tmp_path / "s.db", [make_row(k, float(k)) for k in range(300)])
+    data = path.read_bytes()
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(data[: len(data) // 2])
+    with pytest.raises(StoreError) as info:
+        with ResultStore(broken, create=False) as store:
+            store.scores()
+    assert "\n" not in str(info.value) and "broken.db" in str(info.value)
+    assert broken.read_bytes() == data[: len(data) // 2]  # nothing rewritten
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StoreError, match="garbage.db"):
+        ResultStore(garbage)
+    assert garbage.read_bytes() == b"not a database at all" * 100
+
+
+@pytest.mark.parametrize(("column", "bad"), [("value", "'abc'"), ("components", "'[1, 2]'"), ("seed", "'x'"),
+                                             ("options", "'{broken'")])
+def test_a_row_of_the_wrong_type_gives_one_line_and_keeps_the_rows(tmp_path, column, bad):
+    path = _store(tmp_path / "s.db", [make_row(0, 1.0), make_row(1, 2.0)])
+    db = sqlite3.connect(path)
+    db.execute(f"UPDATE scores SET {column}={bad} WHERE arch='arch1'")
+    db.commit()
+    db.close()
+    with ResultStore(path, create=False) as store:
+        with pytest.raises(StoreError, match=f"column '{column}'.*arch='arch1'") as info:
+            store.scores()
+        assert "\n" not in str(info.value)
+        assert store.count() == 2
+
+
+def test_failures_are_recorded_and_cleared_by_a_success(tmp_path):
+    key = {c: getattr(make_row(4), c) for c in KEY_COLUMNS}
+    with ResultStore(tmp_path / "s.db") as store:
+        store.add_failure(key, "ValueError: boom", "r1")
+        store.add_failure(key, "ValueError: boom again", "r2")  # the latest error replaces the first
+        failures = store.failures()
+        assert failures[["arch", "error", "run_id"]].values.tolist() == [["arch4", "ValueError: boom again", "r2"]]
+        assert store.add(make_row(4))
+        assert store.failures().empty
+
+
+def test_new_columns_round_trip_and_a_schema_2_store_is_converted(tmp_path):
+    with ResultStore(tmp_path / "s.db") as store:
+        store.add(make_row(0, sample_seed=5, threads=2, load_avg=0.75))
+        row = store.scores().iloc[0]
+    assert (row["seed"], row["sample_seed"], row["threads"], row["load_avg"]) == (0, 5, 2, 0.75)
+    old = tmp_path / "v2.db"
+    db = sqlite3.connect(old)
+    db.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema_version', '2');""")
+    columns = [c for c in _SCORE_COLUMNS if c not in ("sample_seed", "threads", "load_avg")]
+    db.execute(f"CREATE TABLE scores ({', '.join(columns)}, UNIQUE ({', '.join(KEY_COLUMNS)}))")
+    values = {**{f.name: getattr(make_row(3, seed=4), f.name) for f in dataclasses.fields(ScoreRow)},
+              "nonfinite": 0, "components": "{}", "options": "{}", "population_rule": None}
+    db.execute(f"INSERT INTO scores ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+               [values[c] for c in columns])
+    db.commit()
+    db.close()
+    with ResultStore(old, create=False) as store:
+        row = store.scores().iloc[0]
+        assert (row["arch"], row["seed"], row["sample_seed"], row["threads"]) == ("arch3", 4, 4, None)
+        assert store.failures().empty
+    db = sqlite3.connect(old)
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    db.close()

@@ -87,7 +87,7 @@ class Nb201Benchmark:
             raise ArchSpecError(f"NB201 architecture {spec!r}: expected an architecture string, got "
                                 f"{type(spec).__name__}")
         text = spec.strip()
-        if text.isdigit():
+        if text.lstrip("+-").isdigit():  # an index, possibly out of range ("-1"): the range error, not a bad string
             try:
                 return (self._last or self.legacy()).arch(int(text))
             except GroundTruthError as exc:
