@@ -1,0 +1,73 @@
+"""jacob_cov: the correlation of input Jacobians across a batch ("NASWOT v1").
+
+Mellor et al., "Neural Architecture Search without Training", arXiv v1 (2020) score; as a zero-cost proxy,
+Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021 (SamsungLabs/zero-cost-nas
+``foresight/pruners/measures/jacob_cov.py``; NASLib ``naslib/predictors/utils/pruners/measures/jacov.py``,
+registered there as ``jacov``, the same computation). REFERENCE B.7.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from proxies.base import Batch, Needs, NetworkFactory, Proxy, ProxyError
+from proxies.input_jacobian import input_jacobian
+from proxies.mechanics import build
+from proxies.registry import register
+
+
+def jacob_cov_score(jacobian: Tensor, k: float = 1e-5) -> Tensor:
+    """−Σ_i [log(λ_i + k) + 1/(λ_i + k)] over the eigenvalues λ of the rows' correlation matrix (float64).
+
+    NaN when the correlation matrix is not finite (a row of zero variance), where the reference's
+    ``np.linalg.eig`` raises and its caller returns NaN. The matrix is symmetric, so its eigenvalues come
+    from ``eigvalsh`` (the reference's general ``eig`` gives the same real values up to rounding).
+    """
+    corr = torch.corrcoef(jacobian.double()).reshape(len(jacobian), len(jacobian))
+    if not bool(torch.isfinite(corr).all()):
+        return corr.new_tensor(math.nan)
+    shifted = torch.linalg.eigvalsh(corr) + k
+    return -(torch.log(shifted) + 1.0 / shifted).sum()
+
+
+@register
+@dataclass
+class JacobCov(Proxy):
+    """−Σ_i [log(λ_i + k) + 1/(λ_i + k)], λ the eigenvalues of corrcoef(J) of the batch's input Jacobian J.
+
+    Reference choices (zero-cost-nas ``jacob_cov``, NASLib ``jacov``; ``bn=True``):
+
+    - PyTorch's default init (the factory's network as built), BN active in train mode;
+    - the real batch (64 images, Abdelfattah's setting), labels unused;
+    - one forward and one backward of ones through the logits: J_i = ∂(Σ_k y_k)/∂x_i, flattened per
+      sample to B×(C·H·W);
+    - C = corrcoef(J) (B×B, float64), its eigenvalues λ, ``k`` = 1e-5;
+    - NaN when the reference fails (its ``eig`` on a matrix with NaN entries raises, the measure returns
+      NaN; NASLib then stores −1e8).
+    """
+
+    name: ClassVar[str] = "jacob_cov"
+    needs: ClassVar[Needs] = "images"
+    higher_is_better: ClassVar[bool] = True
+    nan_policy: ClassVar[str] = ("NaN when a sample's input Jacobian is constant, e.g. zero for a disconnected NB201 "
+                                 "cell (the reference's eig fails and it returns NaN)")
+
+    batch_size: int = 64
+    k: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"jacob_cov: batch_size must be >= 1, got {self.batch_size}")
+        if not self.k > 0:
+            raise ValueError(f"jacob_cov: k must be > 0, got {self.k}")
+
+    def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> Tensor:
+        if batch is None:
+            raise ProxyError("jacob_cov needs a batch of images")
+        jacobian, _ = input_jacobian(build(factory, device), batch.images.to(device))
+        return jacob_cov_score(jacobian, self.k)
