@@ -1,0 +1,120 @@
+"""ZiCo: Li et al., "ZiCo: Zero-shot NAS via Inverse Coefficient of Variation on Gradients", ICLR 2023
+(SLDGroup/ZiCo ``ZeroShotProxy/compute_zico.py``, called from ``evolution_search.py``; the AZ-NAS NB201 harness's
+port ``NB201/ZeroShotProxy/compute_zico_score.py``, which VKDNW's NB201 table reuses). REFERENCE B.10.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from proxies.base import Batch, Needs, NetworkFactory, Proxy, ProxyError
+from proxies.mechanics import build, weight_layers
+from proxies.registry import register
+
+Gradients = Literal["accumulated", "per_batch"]
+
+
+def zico_score(records: Sequence[Sequence[Tensor | None]]) -> float:
+    """Σ over layers of log Σ_j mean_r |g_rj| / std_r g_rj, over the records r of each layer's weight gradient.
+
+    ``records[r][l]`` is layer l's gradient in record r (``None``: no gradient reached the layer, which is left
+    out, as the AZ-NAS port does). Per layer, over the records: the mean of |g| and the population standard
+    deviation (ddof 0), entry by entry; entries whose deviation is 0 are skipped, and so is a layer whose sum is
+    0 (every deviation 0: one record, or equal records). Computed in float64 (the reference: numpy in float32).
+    """
+    total = 0.0
+    for layer in zip(*records, strict=True):
+        if any(g is None for g in layer):
+            continue
+        grads = torch.stack([g.detach().flatten() for g in layer]).double()
+        std = grads.std(dim=0, correction=0)
+        varies = std != 0
+        ratio_sum = float((grads.abs().mean(dim=0)[varies] / std[varies]).sum())
+        if ratio_sum != 0:
+            total += math.log(ratio_sum)
+    return total
+
+
+def batch_gradients(net: nn.Module, images: Tensor, labels: Tensor, batches: int,
+                    gradients: Gradients = "accumulated") -> list[list[Tensor | None]]:
+    """The weight gradients of every conv and linear layer (:func:`proxies.mechanics.weight_layers`) after
+    each of ``batches`` consecutive mini-batches of ``images``: cross-entropy against ``labels``, one forward
+    and backward per mini-batch in the network's current mode.
+
+    Mini-batch k holds images [k·N/batches, (k+1)·N/batches) (integer division, as the MeCo repo's ZiCo port
+    splits one batch); an empty one (fewer images than batches) is skipped. ``accumulated``: record k is the
+    sum of the first k mini-batches' gradients, what ``.grad`` holds when no ``zero_grad`` separates the
+    backward passes (SLDGroup's ``getzico``); ``per_batch``: each mini-batch's own gradient (AZ-NAS's port
+    zeroes the gradients before each batch).
+    """
+    weights = [m.weight for m in weight_layers(net)]
+    n = len(images)
+    records: list[list[Tensor | None]] = []
+    for k in range(batches):
+        start, end = k * n // batches, (k + 1) * n // batches
+        if start == end:
+            continue
+        loss = F.cross_entropy(net(images[start:end]), labels[start:end])
+        grads = list(torch.autograd.grad(loss, weights, allow_unused=True))
+        if gradients == "accumulated" and records:
+            grads = [g if s is None else s if g is None else s + g for s, g in zip(records[-1], grads, strict=True)]
+        records.append(grads)
+    return records
+
+
+@register
+@dataclass
+class ZiCo(Proxy):
+    """Σ over conv and linear layers of log Σ_j mean|∂L/∂θ_j| / std ∂L/∂θ_j across two mini-batches.
+
+    Reference choices (SLDGroup/ZiCo ``getzico`` and ``caculate_zico``; REFERENCE B.10):
+
+    - PyTorch's default init (the factory's network as built, no Gaussian re-init), BN in train mode;
+    - ``batches`` = 2 mini-batches of real training images with their true labels (``--maxbatch 2``:
+      the first two batches of a shuffled training loader, drawn once and reused for every candidate; the
+      AZ-NAS NB201 harness takes the first two batches of its search loader, B = 64 each). Here: the first
+      ``batch_size`` = 128 images of the supplied batch, split in order into two halves of 64 (the first
+      half is the 64-image batch the single-batch proxies see);
+    - per mini-batch: cross-entropy (mean) of the logits, one forward and one backward;
+    - the weight gradient of every ``nn.Conv2d`` and ``nn.Linear`` (biases and BN excluded), recorded after
+      each backward; layers that get no gradient are skipped (AZ-NAS; the original would fail on them);
+    - per layer: mean of |g| and population std (ddof 0) across the records, entries with std 0 skipped,
+      log of the sum of their ratios, layers whose sum is 0 skipped; the score sums the logs.
+
+    ``gradients``: ``accumulated`` (default, the authors' code): ``getzico`` never calls ``zero_grad``
+    between the two backward passes, so the second record is g₁ + g₂ (the MeCo repo's port does the same);
+    ``per_batch``: records g₁ and g₂ (the AZ-NAS port, ``zero_grad(set_to_none=True)`` before each batch; the
+    ZiCo row of VKDNW's NB201 table comes from it). With two records a, b the ratio is (|a| + |b|)/|a − b|.
+    """
+
+    name: ClassVar[str] = "zico"
+    needs: ClassVar[Needs] = "images+labels"
+    higher_is_better: ClassVar[bool] = True
+    nan_policy: ClassVar[str] = ("always finite; 0 when no weight gradient varies between the records (one "
+                                 "image, or a disconnected NB201 cell, where every weight gradient is 0 or absent)")
+
+    batch_size: int = 128
+    batches: int = 2
+    gradients: Gradients = "accumulated"
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"zico: batch_size must be >= 1, got {self.batch_size}")
+        if self.batches < 1:
+            raise ValueError(f"zico: batches must be >= 1, got {self.batches}")
+        if self.gradients not in ("accumulated", "per_batch"):
+            raise ValueError(f"zico: gradients must be 'accumulated' or 'per_batch', got {self.gradients!r}")
+
+    def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> float:
+        if batch is None or batch.labels is None:
+            raise ProxyError("zico needs a batch of images with labels")
+        net = build(factory, device)
+        return zico_score(batch_gradients(net, batch.images.to(device), batch.labels.to(device), self.batches,
+                                          self.gradients))
