@@ -312,10 +312,10 @@ def scores_frame(store: str | os.PathLike, dataset: str | None = None) -> pd.Dat
 def search(proxy: str | Proxy = "zen", *, preset: str | None = None, space: str | None = None,
            out: str | os.PathLike | None = None, resume: bool = False, **options: Any) -> Any:
     """The Zen-NAS evolutionary search of ``preset`` [None: the default of ``space``, resnet] with ``proxy``
-    ["zen"] as fitness; ``options`` are those of :func:`bench.cli_search.make_zennet_search` (iterations,
+    ["zen"] as fitness; ``options`` are those of :func:`bench.searching.make_zennet_search` (iterations,
     population, seed, device, budgets, ...). Runs it (``out``: checkpoint, history and best structure;
     ``resume`` continues one) and returns its :class:`search.evolution.SearchResult`."""
-    from bench.cli_search import make_zennet_search, resolve_preset
+    from bench.searching import make_zennet_search, resolve_preset
 
     instance = proxy if isinstance(proxy, Proxy) else resolve_proxies([proxy])[0]
     return make_zennet_search(resolve_preset(space, preset), instance, **options).run(out, resume=resume)
@@ -323,9 +323,9 @@ def search(proxy: str | Proxy = "zen", *, preset: str | None = None, space: str 
 
 def validate_proxy(proxy: str | Proxy, **options: Any) -> Any:
     """A proxy as the fitness of an evolutionary search on a benchmark, beside random search:
-    :func:`bench.cli_search.run_benchmark_validation` (returns the outcome, the best accuracy and the
+    :func:`bench.searching.run_benchmark_validation` (returns the outcome, the best accuracy and the
     ground-truth key)."""
-    from bench.cli_search import run_benchmark_validation
+    from bench.searching import run_benchmark_validation
 
     return run_benchmark_validation(proxy, **options)
 
