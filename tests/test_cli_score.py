@@ -97,3 +97,25 @@ def test_user_errors_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], arg
     assert main(["score", *argv, "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("option", "expected"), [
+    ("synflow.bn=maybe", "expected True or False"),
+    ("zen.batch_size=abc", "expected an integer"),
+    ("zen.batch_size=1.5", "expected an integer"),
+    ("zen.bn_stat=nope", "expected 'running_var' or 'batch'"),
+])
+def test_proxy_options_of_the_wrong_type_are_one_line_errors(option: str, expected: str) -> None:
+    from bench.cli_options import OptionError, make_proxies, parse_proxy_options
+
+    with pytest.raises(OptionError, match=expected):
+        make_proxies(["zen", "synflow"], parse_proxy_options([option]))
+
+
+def test_proxy_options_of_the_declared_type_are_accepted() -> None:
+    from bench.cli_options import make_proxies, parse_proxy_options
+
+    made = make_proxies(["zen", "synflow"], parse_proxy_options(
+        ["zen.bn_stat=batch", "zen.batch_size=16", "synflow.bn=True"]))
+    assert [(p.name, p.options().get("bn_stat"), p.options().get("bn")) for p in made] == [
+        ("zen", "batch", None), ("synflow", None, True)]
