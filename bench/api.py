@@ -20,10 +20,8 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
-import importlib
 import inspect
 import os
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +47,7 @@ from bench.runner import (
 from bench.store import ResultStore
 from proxies import Batch, NetworkFactory, Proxy
 from proxies.base import VariantUnavailable
+from proxies.registry import import_attribute
 
 __all__ = ["ArchitectureScores", "Failure", "ModelError", "ModelFactory", "ProxyScore", "as_factory", "load_model",
            "prepare_training", "run_benchmark", "score", "scores_frame", "search", "train", "validate_proxy"]
@@ -177,10 +176,8 @@ def load_model(spec: str, num_classes: int = 10) -> Callable[[], nn.Module]:
                              f"with pip install 'zenbench[timm]' and a torchvision built for torch "
                              f"{torch.__version__}") from None
         return functools.partial(timm.create_model, attr, pretrained=False, num_classes=num_classes)
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.append(os.getcwd())
     try:
-        builder = getattr(importlib.import_module(module_name), attr)
+        builder = import_attribute(module_name, attr)
     except (ImportError, AttributeError) as exc:
         raise ModelError(f"--model {spec!r}: cannot import ({exc})") from None
     if not callable(builder):

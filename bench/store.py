@@ -418,13 +418,19 @@ def _migrate_v1(db: sqlite3.Connection) -> None:
                            (_json(rule), _V1_TENAS, options))
         db.execute("DROP TABLE scores")
         db.execute("ALTER TABLE scores_v2 RENAME TO scores")
-        db.execute("UPDATE scores SET sample_seed=seed")
-        db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
-        db.execute("INSERT OR REPLACE INTO meta VALUES ('converted_from_schema', '1')")
-        db.execute("COMMIT")
+        _finish_migration(db, 1)
     except BaseException:
         db.execute("ROLLBACK")
         raise
+
+
+def _finish_migration(db: sqlite3.Connection, from_schema: int) -> None:
+    """The common end of a conversion: ``sample_seed = seed`` (zenbench then used one seed for both), the
+    schema version and where it came from, then commit."""
+    db.execute("UPDATE scores SET sample_seed=seed")
+    db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('converted_from_schema', ?)", (str(from_schema),))
+    db.execute("COMMIT")
 
 
 def _migrate_v2(db: sqlite3.Connection) -> None:
@@ -434,11 +440,8 @@ def _migrate_v2(db: sqlite3.Connection) -> None:
     try:
         for column, kind in _V3_COLUMNS:
             db.execute(f"ALTER TABLE scores ADD COLUMN {column} {kind}")
-        db.execute("UPDATE scores SET sample_seed=seed")
         db.execute(_FAILURES_TABLE)
-        db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
-        db.execute("INSERT OR REPLACE INTO meta VALUES ('converted_from_schema', '2')")
-        db.execute("COMMIT")
+        _finish_migration(db, 2)
     except BaseException:
         db.execute("ROLLBACK")
         raise

@@ -88,16 +88,22 @@ def broken_plugins() -> dict[str, str]:
     return dict(_BROKEN)
 
 
+def import_attribute(module_name: str, attr: str) -> Any:
+    """``getattr(import_module(module_name), attr)`` with the current directory importable, as under
+    ``python -m`` (appended, so it never shadows an installed module). Import errors propagate."""
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
+    return getattr(importlib.import_module(module_name), attr)
+
+
 def load_class(spec: str) -> type[Proxy]:
     """Import ``package.module:ClassName`` and register it. The current directory is importable, as
     under ``python -m``, so ``myzc:MyProxy`` finds ``./myzc.py``."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise UnknownProxyError(f"proxy spec {spec!r}: expected 'package.module:ClassName'")
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.append(os.getcwd())
     try:
-        cls = getattr(importlib.import_module(module_name), attr)
+        cls = import_attribute(module_name, attr)
     except (ImportError, AttributeError) as exc:
         raise UnknownProxyError(f"proxy spec {spec!r}: cannot import ({exc})") from exc
     except Exception as exc:  # noqa: BLE001 - the plug-in's own module failed while importing
