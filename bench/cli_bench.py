@@ -23,6 +23,7 @@ from bench.cli_options import (
 from bench.runner import RunConfigError, RunSummary, Shard, run_benchmark
 from bench.statistics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, NAN_POLICIES
 from bench.store import merge_stores
+from bench.tables import export_table
 
 
 def parse_sample(text: str) -> int | None:
@@ -73,6 +74,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--data-root", default=None, metavar="DIR", help="data folder (default $ZENBENCH_DATA)")
     add_ground_truth_option(bench)
     bench.add_argument("--store", required=True, metavar="DB", help="results store (SQLite file, created if new)")
+    bench.add_argument("--dedupe", action="store_true",
+                       help="score one architecture per isomorphism class and copy its scores to the others "
+                       "(marked copied_from in the store; exact in distribution, not bit-identical)")
+    bench.add_argument("--resume-from", action="append", default=[], metavar="TABLE",
+                       help="a published score table (zenbench export) whose scores are written into the store "
+                       "first, so only what it lacks is computed; repeatable")
     bench.add_argument("--shard", default="0/1", metavar="i/n",
                        help="score only sample positions p with p %% n == i (0 <= i < n; default 0/1)")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -85,10 +92,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     merge.add_argument("--into", required=True, metavar="DB", help="target store (created if new)")
     merge.set_defaults(func=run_merge)
 
+    export = subparsers.add_parser(
+        "export", help="write a store's scores of one benchmark and dataset as a compressed score table",
+        description="One row per architecture, one column per proxy protocol (with its per-row cost and "
+        "components), the protocol in a JSON sidecar beside the table. The table is what a run commits and "
+        "publishes: `zenbench bench --resume-from TABLE` continues from it, `zenbench report --table TABLE` "
+        "renders from it.")
+    export.add_argument("--store", required=True, metavar="DB", help="results store to read")
+    export.add_argument("--out", required=True, metavar="TABLE", help="table file, NAME.csv.gz (sidecar NAME.json)")
+    export.add_argument("--benchmark", default=None, help="benchmark to export (default: the store's only one)")
+    export.add_argument("--dataset", default=None, help="dataset to export (default: the store's only one)")
+    export.set_defaults(func=run_export)
+
     report = subparsers.add_parser("report", help="Markdown report with CSV tables and PNG figures from a store",
                                    description="Rank correlations with bootstrap intervals, published values "
-                                   "beside ours, the noise ceiling and the protocol, from a results store.")
-    report.add_argument("--store", required=True, metavar="DB", help="results store to read")
+                                   "beside ours, the noise ceiling and the protocol, from a results store "
+                                   "or a published score table.")
+    source = report.add_mutually_exclusive_group(required=True)
+    source.add_argument("--store", metavar="DB", help="results store to read")
+    source.add_argument("--table", action="append", metavar="TABLE",
+                        help="published score table(s) to read instead of a store (repeatable, e.g. one per "
+                        "dataset)")
     report.add_argument("--out", required=True, metavar="DIR", help="folder for README.md, CSV and PNG files")
     add_benchmark_option(report, default=None)
     add_ground_truth_option(report)
@@ -129,7 +153,8 @@ def run_bench(args: argparse.Namespace) -> int:
         args.store, proxies, benchmark=args.benchmark, network=args.network, dataset=args.dataset,
         sample=sample, seed=args.seed, init_seeds=init_seeds, batch_size=args.batch_size, device=args.device,
         batch_per_arch=args.batch_per_arch, ground_truth=args.ground_truth, data_source=args.data_source,
-        data_root=args.data_root, shard=shard, threads=args.threads, progress=not args.no_progress)
+        data_root=args.data_root, shard=shard, threads=args.threads, resume_from=args.resume_from, dedupe=args.dedupe,
+        progress=not args.no_progress)
     print(format_summary(summary), file=sys.stderr)
     if summary.interrupted:
         return 130
@@ -141,7 +166,9 @@ def format_summary(summary: RunSummary, limit: int = 20) -> str:
     init seed, error; the first ``limit``, then how many more)."""
     state = "interrupted: rows so far are kept, rerun the command to finish" if summary.interrupted else "done"
     lines = [f"{state}: {summary.n_computed} score(s) computed, {summary.n_already} already stored, "
-             f"{summary.n_tasks} in this shard ({summary.n_archs} architectures); {summary.n_nonfinite} non-finite; "
+             f"{summary.n_tasks} in this shard ({summary.n_archs} architectures); "
+             + (f"{summary.n_copied} copied from an isomorphic architecture; " if summary.n_copied else "")
+             + f"{summary.n_nonfinite} non-finite; "
              f"{len(summary.failures)} failed; store {summary.store}"]
     if summary.failures:
         lines.append(f"{len(summary.failures)} score(s) failed (stored as failed; rerun the command to retry "
@@ -160,10 +187,17 @@ def run_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export(args: argparse.Namespace) -> int:
+    summary = export_table(args.store, args.out, benchmark=args.benchmark, dataset=args.dataset)
+    print(f"wrote {summary.table} and {summary.sidecar}: {summary.benchmark} {summary.dataset}, "
+          f"{summary.n_archs} architectures, {summary.n_protocols} proxy protocol(s), {summary.n_scores} scores")
+    return 0
+
+
 def run_report(args: argparse.Namespace) -> int:
     from reports.render import render_report  # matplotlib is imported only when a report is drawn
 
-    result = render_report(args.store, args.out, benchmark=args.benchmark, ground_truth=args.ground_truth,
+    result = render_report(args.store or args.table, args.out, benchmark=args.benchmark, ground_truth=args.ground_truth,
                            n_resamples=args.resamples,
                            confidence=args.confidence, seed=args.bootstrap_seed, nan_policy=args.nan_policy,
                            title=args.title, gt_key=args.gt, scatter_axes=args.scatter_axes)

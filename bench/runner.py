@@ -47,6 +47,7 @@ from bench import benchmarks
 from bench.benchmarks.base import Benchmark, GroundTruthTable
 from bench.data import load_batch
 from bench.store import ResultStore, ScoreRow, StoreError, software_versions
+from bench.tables import import_table
 from proxies import Batch, NetworkFactory, Proxy, ProxyError, ProxyResult
 from proxies.base import VariantUnavailable
 
@@ -119,6 +120,8 @@ class RunSummary:
     """(proxy, architecture, init seed, error) of every score that failed in this call (stored in the
     store's ``failures`` table; a rerun retries them)."""
     init_seeds: tuple[int, ...] = (0,)
+    n_copied: int = 0
+    """Scores copied from an isomorphic architecture (``dedupe``) instead of computed."""
 
     @property
     def overhead_ms_per_arch(self) -> float:
@@ -251,7 +254,8 @@ def command_line(*, store: str | os.PathLike, proxies: Sequence[str | Proxy], be
                  sample: int | None, seed: int, batch_size: int | None, device: str | torch.device | None,
                  batch_per_arch: bool, ground_truth: str | os.PathLike | None, data_source: str,
                  data_root: str | os.PathLike | None, shard: Shard, network: str = "default",
-                 init_seeds: Sequence[int] | None = None, threads: int | None = None) -> str:
+                 init_seeds: Sequence[int] | None = None, threads: int | None = None,
+                 resume_from: Sequence[str | os.PathLike] = (), dedupe: bool = False) -> str:
     """The ``zenbench bench`` command that repeats a run (recorded in the store's run table). A proxy
     passed as an instance with non-default options is spelled with ``--proxy-option`` (several instances
     of one proxy that differ in more than one option cannot be spelled exactly; the run table's config
@@ -277,12 +281,16 @@ def command_line(*, store: str | os.PathLike, proxies: Sequence[str | Proxy], be
         words += ["--device", str(device)]
     if batch_per_arch:
         words.append("--batch-per-arch")
+    if dedupe:
+        words.append("--dedupe")
     if ground_truth is not None:
         words += ["--ground-truth", str(ground_truth)]
     if data_source != "auto":
         words += ["--data", data_source]
     if data_root is not None:
         words += ["--data-root", str(data_root)]
+    for table in resume_from:
+        words += ["--resume-from", str(table)]
     words += ["--store", str(store)]
     if shard.count > 1:
         words += ["--shard", str(shard)]
@@ -384,6 +392,8 @@ def run_benchmark(
     data_root: str | os.PathLike | None = None,
     shard: Shard | str = Shard(),
     threads: int | None = None,
+    resume_from: Sequence[str | os.PathLike] = (),
+    dedupe: bool = False,
     progress: bool = True,
 ) -> RunSummary:
     """Score ``proxies`` on the seeded sample of ``benchmark`` for ``dataset``, storing each score in ``store``.
@@ -399,7 +409,11 @@ def run_benchmark(
     [None: the benchmark's own lookup] a source the benchmark reads (a path) or a loaded
     :class:`GroundTruthTable`; ``data_source`` ["auto"] and ``data_root`` [None: $ZENBENCH_DATA] are passed
     to ``bench.data.load_batch``; ``shard`` ["0/1"]; ``threads`` [None: leave torch's setting] torch's CPU
-    threads; ``progress`` [True]: a tqdm bar. Every row records the benchmark, the network, the
+    threads; ``resume_from`` [()] published score tables (:mod:`bench.tables`) whose rows are written into the
+    store first, so only what they lack is computed (a run cut off in one session continues from its committed
+    table in the next); ``dedupe`` [False]: score one member of each isomorphism class
+    (``benchmark.isomorphism_id``) and copy its score to every other member (:data:`bench.store.DEDUPE_NOTE`);
+    ``progress`` [True]: a tqdm bar. Every row records the benchmark, the network, the
     ground-truth column compared with (the benchmark's default key of the dataset), the proxy's
     population rule, and the conditions of its cost: ``threads``, ``device``, ``load_avg``.
 
@@ -429,13 +443,14 @@ def run_benchmark(
     command = command_line(store=store, proxies=proxies, benchmark=bench_name, dataset=dataset, sample=sample,
                            seed=seed, batch_size=batch_size, device=device, batch_per_arch=batch_per_arch,
                            ground_truth=gt_source, data_source=data_source, data_root=data_root, shard=shard,
-                           network=network, init_seeds=seeds, threads=threads)
+                           network=network, init_seeds=seeds, threads=threads, resume_from=resume_from,
+                           dedupe=dedupe)
     rules = [p.population_rule() for p in proxy_list]
     config: dict[str, Any] = {
         "benchmark": bench_name, "network": network, "dataset": dataset, "sample": sample, "seed": seed,
         "sample_seed": seed, "init_seeds": seeds, "threads": torch.get_num_threads(),
         "shard": str(shard), "n_archs": len(specs), "batch_size": batch_size, "image_batch": image_batch,
-        "batch_mode": batch_mode, "data_source": data_source,
+        "batch_mode": batch_mode, "data_source": data_source, "dedupe": dedupe,
         "data_root": None if data_root is None else str(data_root),
         "device": str(torch_device), "ground_truth": gt.source, "gt_key": gt_key, "nan_policy": NAN_POLICY,
         "proxies": [{**p.describe(), "option_hash": p.option_hash(), "class": _class_spec(p),
@@ -445,6 +460,8 @@ def run_benchmark(
     if torch_device.type == "cuda":
         config["device_name"] = torch.cuda.get_device_name(torch_device)
 
+    for table in resume_from:
+        import_table(table, store)
     with ResultStore(store) as results:
         hashes = [p.option_hash() for p in proxy_list]
         protocol = (bench_name, network, dataset)
@@ -462,6 +479,17 @@ def run_benchmark(
         todo = [(a, s, ks) for a, s, ks in todo if ks]
         n_tasks = len(specs) * len(proxy_list) * len(seeds)
         n_todo = sum(len(ks) for _, _, ks in todo)
+        isomorphism = {a: str(bench_obj.isomorphism_id(bench_obj.parse(a))) for a, _, _ in todo} if dedupe else {}
+        scored_class: dict[tuple[int, int, str], ScoreRow] = {}
+        """(proxy position, init seed, class) → a row scored on a member of the class (``dedupe``)."""
+        if dedupe and todo:
+            wanted_classes = set(isomorphism.values())
+            for k, (p, h) in enumerate(zip(proxy_list, hashes, strict=True)):
+                for s in seeds:
+                    for row in results.own_rows(*protocol, p.name, h, s):
+                        cls = str(bench_obj.isomorphism_id(bench_obj.parse(row.arch)))
+                        if cls in wanted_classes:
+                            scored_class.setdefault((k, s, cls), row)
         run = results.begin_run(command, config, config.get("device_name", str(torch_device)))
         shared: dict[int, Batch] = {}
 
@@ -480,7 +508,7 @@ def run_benchmark(
                           population_rule=None if r is None else r.to_dict(),
                           batch_size=(p.batch_size or image_batch) if p.needs != "nothing" else None)
                      for p, h, r in zip(proxy_list, hashes, rules, strict=True)]
-        n_computed = n_nonfinite = n_archs_scored = 0
+        n_computed = n_nonfinite = n_archs_scored = n_copied = 0
         proxy_seconds = score_call_seconds = 0.0
         failures: list[tuple[str, str, int, str]] = []
         status, interrupted = "failed", False
@@ -489,6 +517,17 @@ def run_benchmark(
         loop_start = time.perf_counter()
         try:
             for spec, init_seed, proxy_positions in todo:
+                if dedupe:
+                    copies = [k for k in proxy_positions if (k, init_seed, isomorphism[spec]) in scored_class]
+                    for k in copies:
+                        source = scored_class[k, init_seed, isomorphism[spec]]
+                        results.add(dataclasses.replace(source, arch=spec, copied_from=source.arch, run_id=run.run_id,
+                                                        created=time.time()))
+                        n_copied += 1
+                    proxy_positions = [k for k in proxy_positions if k not in copies]
+                    if not proxy_positions:
+                        bar.update(1)
+                        continue
                 arch = bench_obj.parse(spec)
                 factory = make_factory(bench_obj, arch, dataset, network)
                 wanted = [proxy_list[k] for k in proxy_positions]
@@ -522,6 +561,8 @@ def run_benchmark(
                                    disconnected=degenerate, threads=outcome.threads, load_avg=outcome.load_avg,
                                    **key)
                     results.add(row)
+                    if dedupe:
+                        scored_class.setdefault((k, init_seed, isomorphism[spec]), row)
                     n_computed += 1
                     n_nonfinite += row.nonfinite
                     proxy_seconds += result.seconds
@@ -536,7 +577,7 @@ def run_benchmark(
             results.finish_run(run.run_id, status, n_computed)
     return RunSummary(run.run_id, Path(store), command, len(specs), n_tasks, n_tasks - n_todo, n_computed,
                       n_nonfinite, loop_seconds, proxy_seconds, score_call_seconds, n_archs_scored, interrupted,
-                      tuple(failures), tuple(seeds))
+                      tuple(failures), tuple(seeds), n_copied)
 
 
 def _check_init_seeds(seed: int, init_seeds: Sequence[int] | None) -> list[int]:

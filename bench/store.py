@@ -14,11 +14,12 @@ rule as data, input kind, batch source and mode, device, versions, ground-truth 
 two numbers can be told apart. NaN is stored as SQL NULL with ``nonfinite = 1``; ±inf are stored as they
 are (and flagged).
 
-Schema :data:`SCHEMA_VERSION` = 2. A store written by zenbench 0.1 (schema 1: NB201 only, keyed by
+Schema :data:`SCHEMA_VERSION` = 4. A store written by zenbench 0.1 (schema 1: NB201 only, keyed by
 ``space`` and the integer ``arch_index``) is converted in place when it is opened, in one transaction:
 ``space`` becomes ``benchmark``, the key uses the stored architecture string, ``network`` is
 ``default`` and TE-NAS rows get the rank-sum rule its ``combine_population`` applied then (the only
-population combination 0.1 had). Older releases refuse a converted store.
+population combination 0.1 had). Stores of schemas 2 and 3 gain the columns later schemas added
+(:data:`_ADDED_COLUMNS`). Older releases refuse a converted store.
 """
 
 from __future__ import annotations
@@ -39,7 +40,14 @@ from typing import Any
 
 import pandas as pd
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+DEDUPE_NOTE = (
+    "one member of each isomorphism class is scored and its score copied to the others (marked copied_from). "
+    "Exact in distribution: isomorphic architectures are one function family, and a proxy at a given seed draws "
+    "its weights from the same distribution for every member; not bit-identical to scoring each member, because "
+    "the members' layers are created, and so their weights drawn, in a different order.")
+"""What ``dedupe`` does and why it is exact in distribution only (printed by reports of deduplicated runs;
+the rows say ``copied_from``)."""
 KEY_COLUMNS: tuple[str, ...] = ("benchmark", "network", "arch", "dataset", "proxy", "option_hash", "seed")
 
 
@@ -99,6 +107,9 @@ class ScoreRow:
     """``torch.get_num_threads()`` while the cost was measured."""
     load_avg: float | None = None
     """``os.getloadavg()[0]`` (the machine's 1-minute load) when the score was computed."""
+    copied_from: str | None = None
+    """``--dedupe``: the spec of the isomorphic architecture whose score this row copies (``None``: scored
+    on this architecture itself)."""
 
     @property
     def nonfinite(self) -> bool:
@@ -127,7 +138,7 @@ CREATE TABLE IF NOT EXISTS scores (
     input_kind TEXT, proxy_class TEXT, options TEXT NOT NULL, higher_is_better INTEGER NOT NULL,
     population_rule TEXT, gt_key TEXT, disconnected INTEGER NOT NULL, nan_policy TEXT, zenbench_version TEXT,
     torch_version TEXT, run_id TEXT, created REAL, sample_seed INTEGER, threads INTEGER, load_avg REAL,
-    nonfinite INTEGER NOT NULL,
+    copied_from TEXT, nonfinite INTEGER NOT NULL,
     UNIQUE ({", ".join(KEY_COLUMNS)})
 )"""
 _FAILURES_TABLE = f"""
@@ -137,9 +148,13 @@ CREATE TABLE IF NOT EXISTS failures (
     run_id TEXT, created REAL,
     UNIQUE ({", ".join(KEY_COLUMNS)})
 )"""
-_V3_COLUMNS = (("sample_seed", "INTEGER"), ("threads", "INTEGER"), ("load_avg", "REAL"))
-"""Columns schema 3 added to ``scores``; a converted schema-2 row gets ``sample_seed = seed`` (zenbench
-used one seed for the sample and the proxies then) and no thread count or load."""
+_ADDED_COLUMNS: dict[int, tuple[tuple[str, str], ...]] = {
+    3: (("sample_seed", "INTEGER"), ("threads", "INTEGER"), ("load_avg", "REAL")),
+    4: (("copied_from", "TEXT"),),
+}
+"""Columns each schema added to ``scores``. A converted schema-2 row gets ``sample_seed = seed`` (zenbench
+used one seed for the sample and the proxies then) and no thread count or load; a converted row of schema 2
+or 3 was scored on its own architecture (``copied_from`` NULL)."""
 _V1_COLUMNS = ("arch, dataset, proxy, option_hash, seed, value, components, seconds, peak_memory_mb, device, "
                "batch_source, batch_mode, batch_seed, batch_size, data_source, input_kind, proxy_class, options, "
                "higher_is_better, gt_key, disconnected, nan_policy, zenbench_version, torch_version, run_id, created, "
@@ -198,11 +213,11 @@ class ResultStore:
             version = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if version is not None and version[0] == "1":
                 _migrate_v1(self._db)
-            elif version is not None and version[0] == "2":
-                _migrate_v2(self._db)
+            elif version is not None and version[0] in ("2", "3"):
+                _add_columns(self._db, int(version[0]))
             elif version is not None and version[0] != str(SCHEMA_VERSION):
                 raise StoreError(f"results store {str(self.path)!r} has schema {version[0]}, this zenbench "
-                                 f"reads schema {SCHEMA_VERSION} (and converts schemas 1 and 2)")
+                                 f"reads schema {SCHEMA_VERSION} (and converts schemas 1 to 3)")
             self._db.executescript(_SCHEMA + _SCORES_TABLE + ";" + _FAILURES_TABLE + ";")
             if version is None:
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -274,19 +289,43 @@ class ResultStore:
 
     def add(self, row: ScoreRow) -> bool:
         """Store one score and commit; ``False`` when its key was already there (nothing changed)."""
-        values = {name: getattr(row, name) for name in _ROW_FIELDS}
-        values["value"] = row.value if not math.isnan(row.value) else None
-        values["components"] = _json(dict(row.components))
-        values["options"] = _json(dict(row.options))
-        values["population_rule"] = None if row.population_rule is None else _json(dict(row.population_rule))
-        values["higher_is_better"] = int(row.higher_is_better)
-        values["disconnected"] = int(row.disconnected)
-        values["nonfinite"] = int(row.nonfinite)
+        values = _row_values(row)
         with self._reading():
             cursor = self._db.execute(self._insert_sql, [values[c] for c in _SCORE_COLUMNS])
             if cursor.rowcount == 1:
                 self._db.execute(f"DELETE FROM failures WHERE {_KEY_MATCH}", [values[c] for c in KEY_COLUMNS])
         return cursor.rowcount == 1
+
+    def add_many(self, rows: Sequence[ScoreRow]) -> int:
+        """Store many scores in one transaction (an import); returns how many were new."""
+        added = 0
+        with self._reading():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for row in rows:
+                    values = _row_values(row)
+                    cursor = self._db.execute(self._insert_sql, [values[c] for c in _SCORE_COLUMNS])
+                    if cursor.rowcount == 1:
+                        added += 1
+                        self._db.execute(f"DELETE FROM failures WHERE {_KEY_MATCH}", [values[c] for c in KEY_COLUMNS])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return added
+
+    def add_run_records(self, runs: Sequence[Mapping[str, Any]]) -> int:
+        """Copy run records (rows of :meth:`runs`, ``config`` as a mapping) into this store; returns how many
+        were new (a run id already present is kept as it is)."""
+        added = 0
+        with self._reading():
+            for run in runs:
+                values = [_json(run.get(c) or {}) if c == "config" else run.get(c) for c in _RUN_COLUMNS]
+                values[_RUN_COLUMNS.index("n_computed")] = values[_RUN_COLUMNS.index("n_computed")] or 0
+                cursor = self._db.execute(f"INSERT OR IGNORE INTO runs ({', '.join(_RUN_COLUMNS)}) "
+                                          f"VALUES ({', '.join('?' * len(_RUN_COLUMNS))})", values)
+                added += cursor.rowcount
+        return added
 
     def add_failure(self, key: Mapping[str, Any], error: str, run_id: str | None = None) -> None:
         """Record that scoring ``key`` (the :data:`KEY_COLUMNS`) failed with ``error`` (one line); a rerun
@@ -332,11 +371,23 @@ class ResultStore:
     def scores(self, dataset: str | None = None, benchmark: str | None = None) -> pd.DataFrame:
         """Stored scores (``components``, ``options`` and ``population_rule`` decoded, NaN restored, flags as
         bool), ordered by key; optionally of one dataset and/or benchmark."""
-        conditions = [(c, v) for c, v in (("dataset", dataset), ("benchmark", benchmark)) if v]
-        where = ("WHERE " + " AND ".join(f"{c}=?" for c, _ in conditions)) if conditions else ""
+        return self._select({c: v for c, v in (("dataset", dataset), ("benchmark", benchmark)) if v})
+
+    def own_rows(self, benchmark: str, network: str, dataset: str, proxy: str, option_hash: str,
+                 seed: int) -> list[ScoreRow]:
+        """The rows of one proxy protocol scored on their own architecture (not copied by ``--dedupe``)."""
+        frame = self._select(dict(benchmark=benchmark, network=network, dataset=dataset, proxy=proxy,
+                                  option_hash=option_hash, seed=seed), "copied_from IS NULL")
+        names = [f.name for f in fields(ScoreRow)]
+        return [ScoreRow(**{n: (None if n in _OPTIONAL and _is_null(r[n]) else _python(r[n])) for n in names})
+                for r in frame.to_dict("records")]
+
+    def _select(self, conditions: Mapping[str, Any], extra: str | None = None) -> pd.DataFrame:
+        clauses = [f"{c}=?" for c in conditions] + ([extra] if extra else [])
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         with self._reading():
             frame = pd.read_sql_query(f"SELECT * FROM scores {where} ORDER BY {', '.join(KEY_COLUMNS)}", self._db,
-                                      params=tuple(v for _, v in conditions))
+                                      params=tuple(conditions.values()))
         for column in ("value", "seconds", "peak_memory_mb", "load_avg"):
             frame[column] = self._decode(frame, column, _number).astype(float)
         for column in ("seed", "sample_seed", "threads", "batch_seed", "batch_size"):
@@ -350,8 +401,29 @@ class ResultStore:
         return frame
 
 
+def _row_values(row: ScoreRow) -> dict[str, Any]:
+    """The SQL values of a row's columns (NaN as NULL, mappings as JSON, flags as 0/1)."""
+    values = {name: getattr(row, name) for name in _ROW_FIELDS}
+    values["value"] = row.value if not math.isnan(row.value) else None
+    values["components"] = _json(dict(row.components))
+    values["options"] = _json(dict(row.options))
+    values["population_rule"] = None if row.population_rule is None else _json(dict(row.population_rule))
+    values["higher_is_better"] = int(row.higher_is_better)
+    values["disconnected"] = int(row.disconnected)
+    values["nonfinite"] = int(row.nonfinite)
+    return values
+
+
+_OPTIONAL = ("peak_memory_mb", "batch_seed", "batch_size", "sample_seed", "threads", "load_avg", "copied_from",
+             "population_rule")
+"""Row fields that may be NULL (``None`` in a :class:`ScoreRow`)."""
 _JSON_COLUMNS = ("components", "options", "population_rule", "config")
 _KEY_MATCH = " AND ".join(f"{c}=?" for c in KEY_COLUMNS)
+
+
+def _python(value: Any) -> Any:
+    """A numpy scalar as the Python number SQLite binds (other values unchanged)."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes, dict)) else value
 
 
 def _is_null(value: Any) -> bool:
@@ -425,23 +497,25 @@ def _migrate_v1(db: sqlite3.Connection) -> None:
 
 
 def _finish_migration(db: sqlite3.Connection, from_schema: int) -> None:
-    """The common end of a conversion: ``sample_seed = seed`` (zenbench then used one seed for both), the
-    schema version and where it came from, then commit."""
-    db.execute("UPDATE scores SET sample_seed=seed")
+    """The common end of a conversion: ``sample_seed = seed`` where a schema before 3 had none (zenbench then
+    used one seed for both), the schema version and where it came from, then commit."""
+    if from_schema < 3:
+        db.execute("UPDATE scores SET sample_seed=seed")
     db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
     db.execute("INSERT OR REPLACE INTO meta VALUES ('converted_from_schema', ?)", (str(from_schema),))
     db.execute("COMMIT")
 
 
-def _migrate_v2(db: sqlite3.Connection) -> None:
-    """Convert a schema-2 store in place, in one transaction: add :data:`_V3_COLUMNS` (``sample_seed =
-    seed``, as zenbench then used one seed for both) and the ``failures`` table."""
+def _add_columns(db: sqlite3.Connection, from_schema: int) -> None:
+    """Convert a store of schema 2 or 3 in place, in one transaction: add the :data:`_ADDED_COLUMNS` of every
+    later schema (and, from 2, the ``failures`` table)."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        for column, kind in _V3_COLUMNS:
-            db.execute(f"ALTER TABLE scores ADD COLUMN {column} {kind}")
+        for schema in range(from_schema + 1, SCHEMA_VERSION + 1):
+            for column, kind in _ADDED_COLUMNS[schema]:
+                db.execute(f"ALTER TABLE scores ADD COLUMN {column} {kind}")
         db.execute(_FAILURES_TABLE)
-        _finish_migration(db, 2)
+        _finish_migration(db, from_schema)
     except BaseException:
         db.execute("ROLLBACK")
         raise

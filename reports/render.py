@@ -16,6 +16,7 @@ import json
 import math
 import os
 import shlex
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,8 @@ from bench.statistics import (  # noqa: E402
     evaluate,
     variant_labels,
 )
-from bench.store import ResultStore, software_versions  # noqa: E402
+from bench.store import DEDUPE_NOTE, ResultStore, software_versions  # noqa: E402
+from bench.tables import import_table  # noqa: E402
 from reports.published import published_table  # noqa: E402
 
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16": "ImageNet16-120"}
@@ -410,6 +412,7 @@ def protocol_table(rows: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
             "batch_mode": ", ".join(sorted(set(group["batch_mode"]))),
             "batch_size": ", ".join(sorted({str(int(b)) for b in group["batch_size"].dropna()})) or "–",
             "seed": ", ".join(sorted({str(s) for s in group["seed"]})),
+            "copied": int(group["copied_from"].notna().sum()) if "copied_from" in group else 0,
             "device": ", ".join(sorted(set(group["device"]))), "gt_key": ", ".join(sorted(set(group["gt_key"]))),
             "nan_policy": ", ".join(sorted(set(group["nan_policy"]))),
             "zenbench": ", ".join(sorted(set(group["zenbench_version"]))),
@@ -418,10 +421,20 @@ def protocol_table(rows: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
-def _report_command(store: Path, out: Path, benchmark: str, ground_truth: str | os.PathLike | None,
+def score_tables(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """The score tables a report reads (``--table``): a list of paths, or one path named like a table
+    (``.csv.gz``, ``.csv``); empty when ``source`` is a results store."""
+    if isinstance(source, (str, os.PathLike)):
+        name = Path(source).name
+        return [Path(source)] if name.endswith((".csv.gz", ".csv")) else []
+    return [Path(t) for t in source]
+
+
+def _report_command(store: Path | Sequence[Path], out: Path, benchmark: str, ground_truth: str | os.PathLike | None,
                     n_resamples: int, confidence: float, seed: int, nan_policy: str, title: str | None,
                     gt_key: str | None = None, scatter_axes: str = "rank") -> str:
-    words = ["zenbench", "report", "--benchmark", benchmark, "--store", str(store), "--out", str(out)]
+    source = ["--store", str(store)] if isinstance(store, Path) else [w for t in store for w in ("--table", str(t))]
+    words = ["zenbench", "report", "--benchmark", benchmark, *source, "--out", str(out)]
     if ground_truth is not None:
         words += ["--ground-truth", str(ground_truth)]
     if n_resamples != DEFAULT_RESAMPLES:
@@ -469,12 +482,15 @@ def store_benchmark(rows: pd.DataFrame, benchmark: str | Benchmark | None) -> st
     return stored[0] if stored else "nb201"
 
 
-def render_report(store: str | os.PathLike, out: str | os.PathLike, *, benchmark: str | Benchmark | None = None,
+def render_report(store: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike, *,
+                  benchmark: str | Benchmark | None = None,
                   ground_truth: str | os.PathLike | GroundTruthTable | Any = None,
                   n_resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE, seed: int = 0,
                   nan_policy: str = "exclude", title: str | None = None, gt_key: str | None = None,
                   scatter_axes: str = "rank") -> ReportResult:
-    """Write the report of ``store`` into the folder ``out`` (created). Parameters as ``zenbench report``:
+    """Write the report of ``store`` into the folder ``out`` (created). ``store``: a results store, or
+    published score tables (a list of paths, or one path ending in ``.csv.gz``/``.csv``; :func:`score_tables`),
+    read without rescoring. Other parameters as ``zenbench report``:
     ``benchmark`` [None: the store's only benchmark] a name, ``module:Class`` spec or instance; its scores
     are reported against ``ground_truth`` [None: the benchmark's own lookup; a source it reads, or a loaded
     :class:`GroundTruthTable`]; ``n_resamples`` [1000] bootstrap resamples drawn with ``seed`` [0],
@@ -484,13 +500,22 @@ def render_report(store: str | os.PathLike, out: str | os.PathLike, *, benchmark
     ``scatter_axes`` ["rank"] one of :data:`SCATTER_AXES`."""
     if scatter_axes not in SCATTER_AXES:
         raise ValueError(f"--scatter-axes {scatter_axes!r}: expected one of {', '.join(SCATTER_AXES)}")
-    store, out = Path(store), Path(out)
+    tables = score_tables(store)
+    store, out = (Path(store) if not tables else None), Path(out)
     if not 0 < confidence < 1:
         raise ValueError(f"--confidence {confidence}: expected a level between 0 and 1, e.g. 0.95")
     if n_resamples < 1:
         raise ValueError(f"--resamples {n_resamples}: expected a positive integer")
-    with ResultStore(store, create=False) as results:
-        rows, runs = results.scores(), results.runs()
+    if tables:
+        with tempfile.TemporaryDirectory() as folder:
+            for table in tables:
+                import_table(table, Path(folder) / "tables.db")
+            with ResultStore(Path(folder) / "tables.db", create=False) as results:
+                rows, runs = results.scores(), results.runs()
+    else:
+        with ResultStore(store, create=False) as results:
+            rows, runs = results.scores(), results.runs()
+    source = ", ".join(f"`{t}`" for t in tables) if tables else f"`{store}`"
     name = store_benchmark(rows, benchmark)
     bench_obj = benchmarks.resolve(benchmark if benchmark is not None and not isinstance(benchmark, str) else name)
     rows = rows[rows["benchmark"] == name].reset_index(drop=True) if not rows.empty else rows
@@ -531,12 +556,13 @@ def render_report(store: str | os.PathLike, out: str | os.PathLike, *, benchmark
 
     report_title = title or f"Zero-shot proxies on {bench_obj.title}: {out.name}"
     lines = [f"# {report_title}", ""]
-    lines += _header(runs, store, out, name, ground_truth if isinstance(ground_truth, (str, os.PathLike)) else None,
+    gt_source = ground_truth if isinstance(ground_truth, (str, os.PathLike)) else None
+    lines += _header(runs, tables or store, out, name, gt_source,
                      n_resamples, confidence, seed, nan_policy, title, gt_key, scatter_axes)
     networks = ", ".join(sorted(set(rows["network"]))) if not rows.empty else "–"
     lines += [
         f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by zenbench {software_versions()[0]} from "
-        f"`{store}`: {len(rows):,} stored scores, {len(table)} proxy protocol(s), {len(runs)} recorded run(s). "
+        f"{source}: {len(rows):,} stored scores, {len(table)} proxy protocol(s), {len(runs)} recorded run(s). "
         f"Benchmark: {bench_obj.title} (`{name}`), network: {networks}. Ground truth: {gt.source}.", "",
         "**How to read.** τ is Kendall τ-b (ties handled as scipy), ρ Spearman, r Pearson on the raw scores. "
         "All are signed, with each proxy's declared direction applied (a lower-is-better score is negated), "
@@ -569,7 +595,8 @@ def _run_benchmark(config: dict[str, Any]) -> str:
     return str(config.get("benchmark") or config.get("space") or "nb201")
 
 
-def _header(runs: pd.DataFrame, store: Path, out: Path, benchmark: str, ground_truth: str | os.PathLike | None,
+def _header(runs: pd.DataFrame, store: Path | Sequence[Path], out: Path, benchmark: str,
+            ground_truth: str | os.PathLike | None,
             n_resamples: int, confidence: float, seed: int, nan_policy: str, title: str | None, gt_key: str | None,
             scatter_axes: str) -> list[str]:
     commands = list(dict.fromkeys(runs["command"])) if not runs.empty else []
@@ -649,12 +676,14 @@ def _protocol_section(protocol: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
     lines = ["## Protocol", ""]
     if not protocol.empty:
         columns = ["dataset", "proxy", "network", "proxy_class", "option_hash", "options", "input_kind", "batch",
-                   "batch_size", "seed", "device", "gt_key", "nan_policy"]
+                   "batch_size", "seed", "device", "gt_key", "nan_policy", "copied"]
         lines += ["Init and BN handling are each proxy's reference defaults unless an option says otherwise (see "
                   "the docstring of its class).", "",
                   markdown_table(columns, protocol[columns].astype(str).to_numpy().tolist()), ""]
         versions = sorted(set(zip(protocol["zenbench"], protocol["torch"], strict=True)))
         lines += ["Software: " + "; ".join(f"zenbench {z}, torch {t}" for z, t in versions) + ".", ""]
+        if protocol["copied"].sum() > 0:
+            lines += [f"`copied`: scores of a deduplicated run (`--dedupe`): {DEDUPE_NOTE}", ""]
         lines += _reference_choices(protocol, runs)
     if not runs.empty:
         rows = [[_dt.datetime.fromtimestamp(r["started"]).strftime("%Y-%m-%d %H:%M"), r["status"],

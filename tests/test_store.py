@@ -281,17 +281,20 @@ def test_failures_are_recorded_and_cleared_by_a_success(tmp_path):
         assert store.failures().empty
 
 
-def test_new_columns_round_trip_and_a_schema_2_store_is_converted(tmp_path):
+@pytest.mark.parametrize("schema", [2, 3])
+def test_new_columns_round_trip_and_a_schema_2_or_3_store_is_converted(tmp_path, schema):
     with ResultStore(tmp_path / "s.db") as store:
-        store.add(make_row(0, sample_seed=5, threads=2, load_avg=0.75))
+        store.add(make_row(0, sample_seed=5, threads=2, load_avg=0.75, copied_from="arch9"))
         row = store.scores().iloc[0]
-    assert (row["seed"], row["sample_seed"], row["threads"], row["load_avg"]) == (0, 5, 2, 0.75)
-    old = tmp_path / "v2.db"
+    assert (row["seed"], row["sample_seed"], row["threads"], row["load_avg"], row["copied_from"]) == \
+        (0, 5, 2, 0.75, "arch9")
+    old = tmp_path / "old.db"
     db = sqlite3.connect(old)
-    db.executescript("""
+    db.executescript(f"""
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        INSERT INTO meta VALUES ('schema_version', '2');""")
-    columns = [c for c in _SCORE_COLUMNS if c not in ("sample_seed", "threads", "load_avg")]
+        INSERT INTO meta VALUES ('schema_version', '{schema}');""")
+    later = ("copied_from",) if schema == 3 else ("sample_seed", "threads", "load_avg", "copied_from")
+    columns = [c for c in _SCORE_COLUMNS if c not in later]
     db.execute(f"CREATE TABLE scores ({', '.join(columns)}, UNIQUE ({', '.join(KEY_COLUMNS)}))")
     values = {**{f.name: getattr(make_row(3, seed=4), f.name) for f in dataclasses.fields(ScoreRow)},
               "nonfinite": 0, "components": "{}", "options": "{}", "population_rule": None}
@@ -301,7 +304,9 @@ def test_new_columns_round_trip_and_a_schema_2_store_is_converted(tmp_path):
     db.close()
     with ResultStore(old, create=False) as store:
         row = store.scores().iloc[0]
-        assert (row["arch"], row["seed"], row["sample_seed"], row["threads"]) == ("arch3", 4, 4, None)
+        expected_sample_seed = 4 if schema == 2 else make_row(3).sample_seed  # schema 3 stored its own
+        assert (row["arch"], row["seed"], row["sample_seed"], row["copied_from"]) == \
+            ("arch3", 4, expected_sample_seed, None)
         assert store.failures().empty
     db = sqlite3.connect(old)
     assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
