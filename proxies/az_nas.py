@@ -14,7 +14,7 @@ Four measures per architecture, assembled over a population by Σ log(rank / N):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -22,9 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from proxies.base import Batch, Needs, NetworkFactory, PopulationRule, Proxy, ProxyError
+from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, PopulationRule, Proxy, ProxyError, Reference
 from proxies.cost import count_flops
 from proxies.mechanics import InitScheme, build, normal
+from proxies.options import GE
 from proxies.registry import register
 
 EXPRESSIVITY = "az_nas.expressivity"
@@ -33,7 +34,6 @@ TRAINABILITY = "az_nas.trainability"
 COMPLEXITY = "az_nas.complexity"
 COMPONENTS: tuple[str, ...] = (EXPRESSIVITY, PROGRESSIVITY, TRAINABILITY, COMPLEXITY)
 """The four components, each oriented higher-is-better, in the paper's order."""
-_INITS = ("default", "gaussian", "kaiming_fan_in", "kaiming_fan_out")
 
 
 def feature_modules(net: nn.Module) -> list[nn.Module]:
@@ -192,21 +192,36 @@ class AzNas(Proxy):
     name: ClassVar[str] = "az_nas"
     needs: ClassVar[Needs] = "nothing"
     higher_is_better: ClassVar[bool] = True
-    nan_policy: ClassVar[str] = (
-        "expressivity (the value) and progressivity are -inf when a cell feature is constant (a disconnected "
-        "NB201 cell zeroes every later feature); trainability is -inf for an identity cell and about -1e6 "
-        "for a cell whose output ignores its input; complexity is always finite"
-    )
+    nan_policy: ClassVar[NanPolicy] = NanPolicy(
+        frozenset({"-inf"}),
+        "expressivity (the value) and progressivity are -inf when a cell feature is constant (a disconnected NB201 "
+        "cell zeroes every later feature); trainability is -inf for an identity cell and about -1e6 for a cell whose "
+        "output ignores its input; complexity is always finite")
+    reference: ClassVar[Reference] = Reference(
+        paper='Lee & Ham, "AZ-NAS: Assembling Zero-Cost Proxies for Network Architecture Search", CVPR 2024',
+        code="cvlab-yonsei/AZ-NAS NB201/ZeroShotProxy/compute_az_nas_score.py (compute_nas_score, as "
+             "NB201/tss_general.ipynb calls it)",
+        choices={
+            "network": "NB201 TinyNetwork (C=16, N=5, cells with affine, statistics-tracking BN)",
+            "init": "kaiming_norm_fanin: conv and linear weights kaiming_normal_ (fan_in, ReLU gain), biases 0, "
+                    "BN γ = 1, β = 0",
+            "bn": "train mode",
+            "input": "one batch of 64 standard Gaussian images (trainloader=None), no real data",
+            "features": "the stem output and every cell's output, reduction blocks included (18 on NB201), "
+                        "from one forward",
+            "expressivity": "per feature, the entropy of the normalised eigenvalues of the channel covariance "
+                            "over all B·H·W positions; the sum over features",
+            "progressivity": "the minimum over consecutive features of the entropy's increase",
+            "trainability": "per cell, last to first, a Rademacher g_out back-propagated to the cell's input, "
+                            "scored by how close the sampled Jacobian's spectral norm is to 1; the mean over cells",
+            "non_finite": "NaN → −inf for expressivity, progressivity and trainability",
+            "complexity": "NATS-Bench's FLOPs (get_compute_costs(dataset)['flops'])",
+            "assembly": "Σ over the four components of log(rank / N), ranks ascending, ties averaged",
+        })
 
-    batch_size: int = 64
+    batch_size: int = field(default=64, metadata={GE: 1})
     """Gaussian images in the one forward (the harness: its search loader's batch size, 64)."""
     init: InitScheme = "kaiming_fan_in"
-
-    def __post_init__(self) -> None:
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"az_nas: batch_size must be a positive integer, got {self.batch_size!r}")
-        if self.init not in _INITS:
-            raise ValueError(f"az_nas: init must be one of {', '.join(_INITS)}, got {self.init!r}")
 
     @property
     def input_kind(self) -> str:

@@ -1,8 +1,10 @@
 """The one proxy interface: a proxy scores a freshly built, untrained network.
 
 A proxy is a small dataclass. Its class attributes say what it is (``name``, ``needs``,
-``higher_is_better``, ``input_kind``); its dataclass fields are its options, whose defaults
-reproduce the reference protocol. :meth:`Proxy.score` seeds, times and measures the call and
+``higher_is_better``, ``input_kind``, ``nan_policy``, ``reference``); :meth:`Proxy.protocol` gives all of it
+as plain data. Its dataclass fields are its options, whose defaults
+reproduce the reference protocol, checked on construction against their declared types and bounds
+(:mod:`proxies.options`). :meth:`Proxy.score` seeds, times and measures the call and
 delegates to :meth:`Proxy.compute`, the one method a new proxy writes.
 """
 
@@ -18,13 +20,15 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from proxies.mechanics import full_precision
+from proxies.options import check_fields, option_error
+from proxies.precision import full_precision
 
 Needs = Literal["nothing", "images", "images+labels"]
 HASH_DEFAULT = "hash_default"
@@ -149,6 +153,74 @@ class ProxyResult:
     components: dict[str, float] = field(default_factory=dict)
 
 
+NonFinite = Literal["nan", "-inf", "+inf"]
+NON_FINITE: frozenset[NonFinite] = frozenset({"nan", "-inf", "+inf"})
+
+
+@dataclass(frozen=True)
+class NanPolicy:
+    """What a proxy scores a degenerate network, as data: ``values``, the non-finite values its score may
+    take (a subset of :data:`NON_FINITE`; empty: always finite), and ``explanation``, when and why, in
+    words (``str(policy)``). The conformance kit checks a disconnected cell scores a finite value or one
+    of ``values``."""
+
+    values: frozenset[NonFinite]
+    explanation: str
+
+    def __post_init__(self) -> None:
+        values = frozenset(self.values)
+        if not values <= NON_FINITE:
+            raise ValueError(f"NaN policy values {sorted(values - NON_FINITE)}: expected a subset of "
+                             f"{', '.join(sorted(NON_FINITE))}")
+        if not isinstance(self.explanation, str) or not self.explanation:
+            raise ValueError("a NaN policy needs an explanation: when the proxy scores which value")
+        object.__setattr__(self, "values", values)
+
+    @classmethod
+    def from_text(cls, text: str) -> NanPolicy:
+        """The policy of a plug-in that declares ``nan_policy`` as text alone (the form before this class):
+        it allows NaN, -inf or +inf where the text names it (NaN in any letter case)."""
+        named = {"nan"} if "nan" in text.lower() else set()
+        return cls(frozenset(named | {v for v in ("-inf", "+inf") if v in text}), text)
+
+    def allows(self, value: float) -> bool:
+        """Whether the policy allows the score ``value`` (every finite value is allowed)."""
+        if math.isfinite(value):
+            return True
+        return ("nan" if math.isnan(value) else "-inf" if value < 0 else "+inf") in self.values
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"values": sorted(self.values), "explanation": self.explanation}
+
+    def __str__(self) -> str:
+        return self.explanation
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference protocol a proxy's defaults reproduce, as plain data (stored with every run):
+    ``paper``, a short citation; ``code``, the repository and file of the reference implementation;
+    ``choices``, each protocol choice and what the reference does, under the keys ``init``, ``bn``,
+    ``input``, ``loss``, ``score`` where they apply, plus the proxy's own (e.g. ``{"input": "64 real
+    CIFAR-10 images", "init": "PyTorch default", "bn": "train mode"}``)."""
+
+    paper: str
+    code: str = ""
+    choices: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.paper, str) or not self.paper:
+            raise ValueError("a reference needs a paper (a short citation)")
+        if not isinstance(self.code, str) or not all(
+                isinstance(k, str) and isinstance(v, str) and k and v for k, v in self.choices.items()):
+            raise ValueError(f"reference {self.paper!r}: code and choices must be text, got {self.code!r}, "
+                             f"{dict(self.choices)!r}")
+        object.__setattr__(self, "choices", MappingProxyType(dict(self.choices)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"paper": self.paper, "code": self.code, "choices": dict(self.choices)}
+
+
 class ProxyError(RuntimeError):
     """A proxy could not score a network (bad input, unsupported network)."""
 
@@ -160,8 +232,19 @@ class Proxy(ABC):
     name: ClassVar[str]
     needs: ClassVar[Needs] = "nothing"
     higher_is_better: ClassVar[bool] = True
-    nan_policy: ClassVar[str] = "a disconnected or degenerate network may score NaN or -inf"
-    """What the proxy returns for degenerate networks; the conformance kit checks it is honoured."""
+    nan_policy: ClassVar[NanPolicy] = NanPolicy(
+        frozenset({"nan", "-inf"}),
+        "a disconnected or degenerate network may score NaN or -inf")
+    """What the proxy returns for degenerate networks; the conformance kit checks it is honoured. A subclass
+    that declares it as text gets :meth:`NanPolicy.from_text` of it."""
+
+    reference: ClassVar[Reference | None] = None
+    """The reference protocol the option defaults reproduce (``None``: a proxy that declares none)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if isinstance(cls.__dict__.get("nan_policy"), str):
+            cls.nan_policy = NanPolicy.from_text(cls.__dict__["nan_policy"])
 
     @property
     def batch_size(self) -> int | None:
@@ -180,6 +263,19 @@ class Proxy(ABC):
         sum of its two components), or ``None`` (default): the values are ranked as they are. The runner
         stores ``rule.to_dict()`` with every row; ``bench.statistics`` applies it without proxy code."""
         return None
+
+    def __post_init__(self) -> None:
+        """Check every option against its declared type and bounds (:func:`proxies.options.check_fields`),
+        then the proxy's cross-option checks (:meth:`_check`)."""
+        check_fields(self, self.name)
+        self._check()
+
+    def _check(self) -> None:  # noqa: B027 - an optional hook, not abstract
+        """Checks that involve several options (default: none); raise :meth:`_option_error`."""
+
+    def _option_error(self, option: str, expected: str) -> ValueError:
+        """The one-line error for option ``option``'s value, which should have been ``expected``."""
+        return option_error(self.name, option, getattr(self, option), expected)
 
     def options(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -201,6 +297,14 @@ class Proxy(ABC):
                 "higher_is_better": self.higher_is_better, "input_kind": self.input_kind,
                 "batch_size": self.batch_size}
 
+    def protocol(self) -> dict[str, Any]:
+        """Everything that defines this proxy's scores, as plain JSON data: :meth:`describe`, the option
+        hash, the NaN policy, the population rule and the reference."""
+        rule = self.population_rule()
+        return {**self.describe(), "option_hash": self.option_hash(), "nan_policy": self.nan_policy.to_dict(),
+                "population_rule": None if rule is None else rule.to_dict(),
+                "reference": None if self.reference is None else self.reference.to_dict()}
+
     @abstractmethod
     def compute(
         self, factory: NetworkFactory, batch: Batch | None, device: torch.device
@@ -211,7 +315,7 @@ class Proxy(ABC):
     def score(self, factory: NetworkFactory, batch: Batch | None = None, device: str | torch.device = "cpu",
               seed: int = 0) -> ProxyResult:
         """Seed, time and measure :meth:`compute`, in IEEE float32 (no TF32 on CUDA, see
-        :func:`proxies.mechanics.full_precision`). The caller's RNG state is left as it was."""
+        :func:`proxies.precision.full_precision`). The caller's RNG state is left as it was."""
         device = torch.device(device)
         if self.needs != "nothing":
             if batch is None:

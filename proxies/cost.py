@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from proxies.base import Batch, Needs, NetworkFactory, Proxy
+from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, Proxy, Reference
 from proxies.mechanics import build, is_relu
 from proxies.registry import register
 
@@ -82,7 +82,10 @@ class Params(Proxy):
     name: ClassVar[str] = "params"
     needs: ClassVar[Needs] = "nothing"
     higher_is_better: ClassVar[bool] = True
-    nan_policy: ClassVar[str] = "always finite"
+    nan_policy: ClassVar[NanPolicy] = NanPolicy(frozenset(), "always finite")
+    reference: ClassVar[Reference] = Reference(
+        paper="#params as NATS-Bench and NASLib report it (a cost baseline, REFERENCE B.13)",
+        choices={"score": "Σ numel over all parameters (conv, BN affine, linear), in millions"})
 
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> float:
         with torch.device("meta"):  # shapes are all that is counted: skip the weight init
@@ -103,13 +106,13 @@ class Flops(Proxy):
     name: ClassVar[str] = "flops"
     needs: ClassVar[Needs] = "nothing"
     higher_is_better: ClassVar[bool] = True
-    nan_policy: ClassVar[str] = "always finite"
+    nan_policy: ClassVar[NanPolicy] = NanPolicy(frozenset(), "always finite")
+    reference: ClassVar[Reference] = Reference(
+        paper="FLOPs as NATS-Bench defines them (a cost baseline, REFERENCE B.13, A.3)",
+        choices={"score": "conv and linear multiply-accumulates for one input, in MFLOPs (153.27 M for the best "
+                          "NB201 CIFAR-10 net)"})
 
     count: FlopsCount = "conv"
-
-    def __post_init__(self) -> None:
-        if self.count not in ("conv", "all"):
-            raise ValueError(f"flops: count must be 'conv' or 'all', got {self.count!r}")
 
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> float:
         return count_flops(build(factory, device), factory.input_shape, self.count) / 1e6

@@ -7,15 +7,16 @@ ICANN 2021 (VascoLopes/EPE-NAS ``search.py``); as ported to NASLib (NAS-Bench-Su
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from proxies.base import Batch, Needs, NetworkFactory, Proxy, ProxyError
+from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, Proxy, ProxyError, Reference
 from proxies.input_jacobian import input_jacobian
 from proxies.mechanics import build
+from proxies.options import GE, GT
 from proxies.registry import register
 
 MANY_CLASSES = 100
@@ -73,17 +74,28 @@ class EpeNas(Proxy):
     name: ClassVar[str] = "epe_nas"
     needs: ClassVar[Needs] = "images+labels"
     higher_is_better: ClassVar[bool] = True
-    nan_policy: ClassVar[str] = ("NaN when a sample's input Jacobian is constant, e.g. zero for a disconnected NB201 "
-                                 "cell (its correlations are NaN, as in the reference)")
+    nan_policy: ClassVar[NanPolicy] = NanPolicy(
+        frozenset({"nan"}),
+        "NaN when a sample's input Jacobian is constant, e.g. zero for a disconnected NB201 cell (its correlations are "
+        "NaN, as in the reference)")
+    reference: ClassVar[Reference] = Reference(
+        paper='Lopes et al., "EPE-NAS: Efficient Performance Estimation Without Training for Neural Architecture '
+              'Search", ICANN 2021',
+        code="NASLib naslib/predictors/utils/pruners/measures/epe_nas.py (NAS-Bench-Suite-Zero); "
+             "VascoLopes/EPE-NAS search.py (eval_score_perclass)",
+        choices={
+            "init": "PyTorch default",
+            "bn": "train mode (bn=True)",
+            "input": "one real batch of 64 images with their true labels",
+            "jacobian": "one forward and one backward of ones through the logits: J_i = ∂(Σ_k y_k)/∂x_i, "
+                        "flattened per sample",
+            "score": "per class c, s_c = Σ over entries of log(|corrcoef(J_c)| + 1e-5) (float64); Σ_c |s_c| for "
+                     "≤ 100 outputs, else Σ_c Σ_c' |s_c − s_c'| / #classes of s_c / n_c",
+            "non_finite": "NASLib stores −1e8 where a Jacobian row is constant",
+        })
 
-    batch_size: int = 64
-    k: float = 1e-5
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"epe_nas: batch_size must be >= 1, got {self.batch_size}")
-        if not self.k > 0:
-            raise ValueError(f"epe_nas: k must be > 0, got {self.k}")
+    batch_size: int = field(default=64, metadata={GE: 1})
+    k: float = field(default=1e-5, metadata={GT: 0})
 
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> Tensor:
         if batch is None or batch.labels is None:

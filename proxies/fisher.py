@@ -13,8 +13,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from proxies.base import Batch, NetworkFactory
-from proxies.loss_saliency import LossPass, LossSaliency, layer_sum, loss_pass
+from proxies.base import Batch, NetworkFactory, Reference
+from proxies.loss_saliency import SHARED_CHOICES, ZERO_COST_PAPER, LossPass, LossSaliency, layer_sum, loss_pass
 from proxies.mechanics import build
 from proxies.registry import register
 
@@ -47,6 +47,16 @@ class Fisher(LossSaliency):
     """
 
     name: ClassVar[str] = "fisher"
+    reference: ClassVar[Reference] = Reference(
+        paper='Theis et al., "Faster gaze prediction with dense networks and Fisher pruning", 2018, and Turner et '
+              'al., "BlockSwap: Fisher-guided Block Substitution for Network Compression on a Budget", ICLR 2020; '
+              f"as a NAS proxy, {ZERO_COST_PAPER}",
+        code="SamsungLabs/zero-cost-nas foresight/pruners/measures/fisher.py (bn=True, mode='channel')",
+        choices={
+            **SHARED_CHOICES,
+            "score": "per output channel of every nn.Conv2d and nn.Linear output a, |½·mean_n (Σ_positions "
+                     "a·∂L/∂a)²| broadcast to the channel's weights, summed",
+        })
 
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> Tensor:
         batch = self.labelled(batch, device)

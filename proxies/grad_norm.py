@@ -7,15 +7,16 @@ Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021 (SamsungL
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from proxies.base import Batch, Needs, NetworkFactory, Proxy, ProxyError
+from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, Proxy, ProxyError, Reference
 from proxies.mechanics import build, normal, weight_layers
+from proxies.options import GE
 from proxies.registry import register
 
 
@@ -36,16 +37,21 @@ class GradNorm(Proxy):
 
     name: ClassVar[str] = "grad_norm"
     higher_is_better: ClassVar[bool] = True
-    nan_policy: ClassVar[str] = "always finite (0 when no gradient reaches a weight)"
+    nan_policy: ClassVar[NanPolicy] = NanPolicy(frozenset(), "always finite (0 when no gradient reaches a weight)")
+    reference: ClassVar[Reference] = Reference(
+        paper='Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021',
+        code="SamsungLabs/zero-cost-nas foresight/pruners/measures/grad_norm.py",
+        choices={
+            "init": "PyTorch default",
+            "bn": "train mode",
+            "input": "one real batch of 64 images with their labels",
+            "loss": "cross-entropy of the logits, one forward and backward",
+            "score": "Σ over conv and linear layers of the L2 norm of the weight gradient (biases and BN "
+                     "parameters excluded)",
+        })
 
-    batch_size: int = 64
+    batch_size: int = field(default=64, metadata={GE: 1})
     variant: Literal["zero-cost-nas", "zennas"] = "zero-cost-nas"
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"grad_norm: batch_size must be >= 1, got {self.batch_size}")
-        if self.variant not in ("zero-cost-nas", "zennas"):
-            raise ValueError(f"grad_norm: variant must be 'zero-cost-nas' or 'zennas', got {self.variant!r}")
 
     @property
     def needs(self) -> Needs:  # type: ignore[override]

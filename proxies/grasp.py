@@ -6,16 +6,24 @@ same code). REFERENCE B.4.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from proxies.base import Batch, NetworkFactory
-from proxies.loss_saliency import LossSaliency, accumulate, chunk_grads, chunks, layer_sum
+from proxies.base import Batch, NetworkFactory, Reference
+from proxies.loss_saliency import (
+    SHARED_CHOICES,
+    ZERO_COST_PAPER,
+    LossSaliency,
+    accumulate,
+    chunk_grads,
+    chunks,
+    layer_sum,
+)
 from proxies.mechanics import build, weight_layers
+from proxies.options import FINITE, GE, GT
 from proxies.registry import register
 
 
@@ -73,17 +81,19 @@ class Grasp(LossSaliency):
     """
 
     name: ClassVar[str] = "grasp"
+    reference: ClassVar[Reference] = Reference(
+        paper='Wang et al., "Picking Winning Tickets Before Training by Preserving Gradient Flow", ICLR 2020; as a '
+              f"NAS proxy, {ZERO_COST_PAPER}",
+        code="SamsungLabs/zero-cost-nas foresight/pruners/measures/grasp.py (bn=True, mode='param', T=1, "
+             "num_iters=1)",
+        choices={
+            **SHARED_CHOICES,
+            "score": "Σ over nn.Conv2d and nn.Linear weights of −θ ⊙ Hg, H the loss Hessian w.r.t. those weights "
+                     "and g the loss gradient, per layer then over layers; higher is better",
+        })
 
-    temperature: float = 1.0
-    iters: int = 1
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not isinstance(self.temperature, (int, float)) or not (math.isfinite(self.temperature)
-                                                                  and self.temperature > 0):
-            raise ValueError(f"grasp: temperature must be a finite number > 0, got {self.temperature!r}")
-        if isinstance(self.iters, bool) or not isinstance(self.iters, int) or self.iters < 1:
-            raise ValueError(f"grasp: iters must be an integer >= 1, got {self.iters!r}")
+    temperature: float = field(default=1.0, metadata={GT: 0, FINITE: True})
+    iters: int = field(default=1, metadata={GE: 1})
 
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> Tensor:
         batch = self.labelled(batch, device)

@@ -9,15 +9,16 @@ registered there as ``jacov``, the same computation). REFERENCE B.7.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from proxies.base import Batch, Needs, NetworkFactory, Proxy, ProxyError
+from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, Proxy, ProxyError, Reference
 from proxies.input_jacobian import input_jacobian
 from proxies.mechanics import build
+from proxies.options import GE, GT
 from proxies.registry import register
 
 
@@ -54,17 +55,27 @@ class JacobCov(Proxy):
     name: ClassVar[str] = "jacob_cov"
     needs: ClassVar[Needs] = "images"
     higher_is_better: ClassVar[bool] = True
-    nan_policy: ClassVar[str] = ("NaN when a sample's input Jacobian is constant, e.g. zero for a disconnected NB201 "
-                                 "cell (the reference's eig fails and it returns NaN)")
+    nan_policy: ClassVar[NanPolicy] = NanPolicy(
+        frozenset({"nan"}),
+        "NaN when a sample's input Jacobian is constant, e.g. zero for a disconnected NB201 cell (the reference's eig "
+        "fails and it returns NaN)")
+    reference: ClassVar[Reference] = Reference(
+        paper='Mellor et al., "Neural Architecture Search without Training", arXiv v1 (2020); as a zero-cost '
+              'proxy, Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021',
+        code="SamsungLabs/zero-cost-nas foresight/pruners/measures/jacob_cov.py (NASLib's jacov.py, the same "
+             "computation)",
+        choices={
+            "init": "PyTorch default",
+            "bn": "train mode (bn=True)",
+            "input": "one real batch of 64 images, labels unused",
+            "jacobian": "one forward and one backward of ones through the logits: J_i = ∂(Σ_k y_k)/∂x_i, "
+                        "flattened per sample",
+            "score": "−Σ_i [log(λ_i + k) + 1/(λ_i + k)], λ the eigenvalues of corrcoef(J) (float64), k = 1e-5",
+            "non_finite": "NaN where eig fails on a matrix with NaN entries; NASLib then stores −1e8",
+        })
 
-    batch_size: int = 64
-    k: float = 1e-5
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"jacob_cov: batch_size must be >= 1, got {self.batch_size}")
-        if not self.k > 0:
-            raise ValueError(f"jacob_cov: k must be > 0, got {self.k}")
+    batch_size: int = field(default=64, metadata={GE: 1})
+    k: float = field(default=1e-5, metadata={GT: 0})
 
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> Tensor:
         if batch is None:

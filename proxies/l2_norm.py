@@ -13,7 +13,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from proxies.base import Batch, Needs, NetworkFactory, Proxy
+from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, Proxy, Reference
 from proxies.mechanics import weight_layers
 from proxies.registry import register
 
@@ -33,7 +33,19 @@ class L2Norm(Proxy):
     name: ClassVar[str] = "l2_norm"
     needs: ClassVar[Needs] = "nothing"
     higher_is_better: ClassVar[bool] = True
-    nan_policy: ClassVar[str] = "always finite (0 for a network without conv or linear layers)"
+    nan_policy: ClassVar[NanPolicy] = NanPolicy(
+        frozenset(),
+        "always finite (0 for a network without conv or linear layers)")
+    reference: ClassVar[Reference] = Reference(
+        paper="a baseline of NAS-Bench-Suite-Zero (Krishnakumar et al., NeurIPS 2022 Datasets and Benchmarks)",
+        code="NASLib naslib/predictors/utils/pruners/measures/l2_norm.py (copy_net=False, mode='param'), from "
+             "SamsungLabs/zero-cost-nas foresight/pruners/measures/l2_norm.py",
+        choices={
+            "init": "PyTorch default",
+            "input": "none (no data, no forward pass)",
+            "score": "Σ over conv and Linear layers of the weight's Frobenius norm, in float32 (biases and BN "
+                     "parameters excluded)",
+        })
 
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> Tensor:
         with torch.no_grad():

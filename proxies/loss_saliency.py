@@ -29,15 +29,27 @@ the norms of the same gradients) read; a caller asking for several of them compu
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from proxies.base import Batch, Needs, Proxy, ProxyError
+from proxies.base import Batch, NanPolicy, Needs, Proxy, ProxyError
 from proxies.mechanics import capture, weight_layers
+from proxies.options import GE
+
+ZERO_COST_PAPER = 'Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021'
+"""The paper that made the four measures NAS proxies."""
+SHARED_CHOICES: dict[str, str] = {
+    "init": "PyTorch default (nasbench2_pred.py: init_w_type none)",
+    "bn": "kept (bn=True), train mode",
+    "input": "one real batch of 64 images with their labels (--batch_size 64, dataload random)",
+    "loss": "mean cross-entropy of the logits (loss_fn=F.cross_entropy)",
+    "split_data": "1 chunk (raised only to retry after a CUDA out-of-memory error)",
+}
+"""The reference choices the four loss saliencies share (``find_measures``' defaults, see the module text)."""
 
 
 def chunks(n: int, split_data: int) -> list[slice]:
@@ -131,18 +143,16 @@ class LossSaliency(Proxy):
 
     needs: ClassVar[Needs] = "images+labels"
     higher_is_better: ClassVar[bool] = True
-    nan_policy: ClassVar[str] = "always finite (0 when no gradient reaches a conv or linear weight)"
+    nan_policy: ClassVar[NanPolicy] = NanPolicy(
+        frozenset(),
+        "always finite (0 when no gradient reaches a conv or linear weight)")
 
-    batch_size: int = 64
-    split_data: int = 1
+    batch_size: int = field(default=64, metadata={GE: 1})
+    split_data: int = field(default=1, metadata={GE: 1})
 
-    def __post_init__(self) -> None:
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"{self.name}: batch_size must be an integer >= 1, got {self.batch_size!r}")
-        if (isinstance(self.split_data, bool) or not isinstance(self.split_data, int)
-                or not 1 <= self.split_data <= self.batch_size):
-            raise ValueError(f"{self.name}: split_data must be an integer in 1..batch_size ({self.batch_size}), "
-                             f"got {self.split_data!r}")
+    def _check(self) -> None:
+        if self.split_data > self.batch_size:
+            raise self._option_error("split_data", f"an integer in 1..batch_size ({self.batch_size})")
 
     def labelled(self, batch: Batch | None, device: torch.device) -> Batch:
         """The batch on ``device``; a one-line error when it has no labels."""

@@ -5,15 +5,16 @@ foresight measure ``correlation/foresight/pruners/measures/meco.py``). REFERENCE
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from proxies.base import Batch, Needs, NetworkFactory, Proxy, ProxyError
+from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, Proxy, ProxyError, Reference
 from proxies.mechanics import build, capture, normal
+from proxies.options import GE
 from proxies.registry import register
 
 OPT_CHANNELS = 8
@@ -105,23 +106,28 @@ class MeCo(Proxy):
 
     name: ClassVar[str] = "meco"
     higher_is_better: ClassVar[bool] = True
-    nan_policy: ClassVar[str] = ("always finite (correlation entries that are NaN or inf, from constant channels, "
-                                 "are set to 0 as the reference does)")
+    nan_policy: ClassVar[NanPolicy] = NanPolicy(
+        frozenset(),
+        "always finite (correlation entries that are NaN or inf, from constant channels, are set to 0 as the reference "
+        "does)")
+    reference: ClassVar[Reference] = Reference(
+        paper='Jiang et al., "MeCo: Zero-Shot NAS with One Data and Single Forward Pass via Minimum Eigenvalue '
+              'of Correlation", NeurIPS 2023',
+        code="HamsterMimi/MeCo correlation/NAS_Bench_201.py (get_score)",
+        choices={
+            "init": "PyTorch default (init_w_type none)",
+            "bn": "train mode (batch statistics)",
+            "input": "1 real training image (--batch_size 1), drawn once, with the training augmentation (random "
+                     "crop and flip), resized to 32×32 (--data_size 32)",
+            "maps": "a forward hook on every module (named_modules()): output[0] as C rows of H·W values",
+            "score": "Σ over module calls of the smallest real eigenvalue of corrcoef of the rows (NaN/inf "
+                     "entries → 0; NaN/inf terms dropped)",
+        })
 
-    batch_size: int = 1
+    batch_size: int = field(default=1, metadata={GE: 1})
     variant: Literal["meco", "meco_opt"] = "meco"
     input: Literal["real", "gaussian"] = "real"
-    resize: int | None = 32
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"meco: batch_size must be >= 1, got {self.batch_size}")
-        if self.variant not in ("meco", "meco_opt"):
-            raise ValueError(f"meco: variant must be 'meco' or 'meco_opt', got {self.variant!r}")
-        if self.input not in ("real", "gaussian"):
-            raise ValueError(f"meco: input must be 'real' or 'gaussian', got {self.input!r}")
-        if self.resize is not None and self.resize < 1:
-            raise ValueError(f"meco: resize must be None or >= 1, got {self.resize}")
+    resize: int | None = field(default=32, metadata={GE: 1})
 
     @property
     def needs(self) -> Needs:  # type: ignore[override]

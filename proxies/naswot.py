@@ -4,14 +4,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from proxies.base import Batch, Needs, NetworkFactory, Proxy, ProxyError
+from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, Proxy, ProxyError, Reference
 from proxies.mechanics import build, capture, is_relu
+from proxies.options import GE
 from proxies.registry import register
 
 
@@ -86,13 +87,23 @@ class Naswot(Proxy):
     name: ClassVar[str] = "naswot"
     needs: ClassVar[Needs] = "images"
     higher_is_better: ClassVar[bool] = True
-    nan_policy: ClassVar[str] = "-inf when K is singular (two samples share every code, e.g. a disconnected NB201 cell)"
+    nan_policy: ClassVar[NanPolicy] = NanPolicy(
+        frozenset({"-inf"}),
+        "-inf when K is singular (two samples share every code, e.g. a disconnected NB201 cell)")
+    reference: ClassVar[Reference] = Reference(
+        paper='Mellor et al., "Neural Architecture Search without Training", ICML 2021',
+        code="BayesWatch/nas-without-training v2 score_networks.py (hook_logdet)",
+        choices={
+            "init": "PyTorch default",
+            "bn": "train mode (never set to eval)",
+            "input": "one batch of 128 real training images",
+            "network": "NB201 networks built with num_classes=1",
+            "codes": "the input of every module whose type name contains 'ReLU', binarised per sample as "
+                     "input > 0, read on a second forward after a jacobian forward and backward",
+            "score": "log|det K| from slogdet (sign ignored), K = Σ over ReLUs of c·cᵀ + (1 − c)(1 − c)ᵀ",
+        })
 
-    batch_size: int = 128
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"naswot: batch_size must be >= 1, got {self.batch_size}")
+    batch_size: int = field(default=128, metadata={GE: 1})
 
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> Tensor:
         if batch is None:

@@ -12,8 +12,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from proxies.base import Batch, NetworkFactory
-from proxies.loss_saliency import LossPass, LossSaliency, layer_sum, loss_pass
+from proxies.base import Batch, NetworkFactory, Reference
+from proxies.loss_saliency import SHARED_CHOICES, ZERO_COST_PAPER, LossPass, LossSaliency, layer_sum, loss_pass
 from proxies.mechanics import build
 from proxies.registry import register
 
@@ -38,6 +38,14 @@ class Plain(LossSaliency):
     """
 
     name: ClassVar[str] = "plain"
+    reference: ClassVar[Reference] = Reference(
+        paper=f"a baseline in {ZERO_COST_PAPER}",
+        code="SamsungLabs/zero-cost-nas foresight/pruners/measures/plain.py (bn=True, mode='param')",
+        choices={
+            **SHARED_CHOICES,
+            "score": "Σ of weight.grad * weight of every nn.Conv2d and nn.Linear layer, per layer then over "
+                     "layers, signed; higher counts as better, as NASLib ranks it",
+        })
 
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> Tensor:
         batch = self.labelled(batch, device)

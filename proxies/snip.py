@@ -12,8 +12,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from proxies.base import Batch, NetworkFactory
-from proxies.loss_saliency import LossPass, LossSaliency, layer_sum, loss_pass
+from proxies.base import Batch, NetworkFactory, Reference
+from proxies.loss_saliency import SHARED_CHOICES, ZERO_COST_PAPER, LossPass, LossSaliency, layer_sum, loss_pass
 from proxies.mechanics import build
 from proxies.registry import register
 
@@ -40,6 +40,15 @@ class Snip(LossSaliency):
     """
 
     name: ClassVar[str] = "snip"
+    reference: ClassVar[Reference] = Reference(
+        paper='Lee et al., "SNIP: Single-shot Network Pruning based on Connection Sensitivity", ICLR 2019; as a '
+              f"NAS proxy, {ZERO_COST_PAPER}",
+        code="SamsungLabs/zero-cost-nas foresight/pruners/measures/snip.py (bn=True, mode='param')",
+        choices={
+            **SHARED_CHOICES,
+            "score": "Σ of |∂L/∂m|, m a mask of ones on every nn.Conv2d and nn.Linear weight, per layer then over "
+                     "layers (biases and BN parameters excluded)",
+        })
 
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> Tensor:
         batch = self.labelled(batch, device)

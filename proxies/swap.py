@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from proxies.base import Batch, Needs, NetworkFactory, Proxy, ProxyError
+from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, Proxy, ProxyError, Reference
 from proxies.mechanics import build, capture, reinit
+from proxies.options import GE, GT
 from proxies.registry import register
 
 _BITS_PER_WORD = 63
@@ -115,23 +116,34 @@ class Swap(Proxy):
     name: ClassVar[str] = "swap"
     needs: ClassVar[Needs] = "images"
     higher_is_better: ClassVar[bool] = True
-    nan_policy: ClassVar[str] = "always finite (at least 1: every neuron shares one pattern when none varies)"
+    nan_policy: ClassVar[NanPolicy] = NanPolicy(
+        frozenset(),
+        "always finite (at least 1: every neuron shares one pattern when none varies)")
+    reference: ClassVar[Reference] = Reference(
+        paper='Peng et al., "SWAP-NAS: Sample-Wise Activation Patterns for Ultra-fast NAS", ICLR 2024',
+        code="pym1024/SWAP src/metrics/swap.py, protocol in correlation.py",
+        choices={
+            "init": "network_weight_gaussian_init at every repeat: conv and linear weights N(0, 1), biases 0, "
+                    "BN γ = 1, β = 0",
+            "bn": "train mode (batch statistics)",
+            "input": "16 real CIFAR-10 training images (--input_samples 16: the first batch of an unshuffled "
+                     "loader, drawn once), labels unused",
+            "repeats": "32, one forward without gradient each",
+            "patterns": "outputs of nn.ReLU modules whose input is 4-D, flattened per sample, binarised by sign",
+            "score": "the number of distinct rows of Aᵀ (torch.unique(dim=0)), the mean over the repeats",
+            "regularisation": "regular=True multiplies by exp(−(P − μ)²/σ), P the parameters in thousands; the "
+                              "repo sets no μ, σ",
+        })
 
-    batch_size: int = 16
-    repeats: int = 32
+    batch_size: int = field(default=16, metadata={GE: 1})
+    repeats: int = field(default=32, metadata={GE: 1})
     mu: float | None = None
-    sigma: float | None = None
+    sigma: float | None = field(default=None, metadata={GT: 0})
 
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"swap: batch_size must be >= 1, got {self.batch_size}")
-        if self.repeats < 1:
-            raise ValueError(f"swap: repeats must be >= 1, got {self.repeats}")
+    def _check(self) -> None:
         if (self.mu is None) != (self.sigma is None):
-            raise ValueError(f"swap: set both mu and sigma for regularised SWAP, or neither; got mu={self.mu}, "
-                             f"sigma={self.sigma}")
-        if self.sigma is not None and not self.sigma > 0:
-            raise ValueError(f"swap: sigma must be > 0, got {self.sigma}")
+            raise ValueError(f"proxy {self.name!r}: options mu={self.mu!r}, sigma={self.sigma!r}: expected both mu "
+                             f"and sigma (regularised SWAP) or neither")
 
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> float:
         if batch is None:

@@ -11,7 +11,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from proxies.base import Batch, Needs, NetworkFactory, Proxy
+from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, Proxy, Reference
 from proxies.mechanics import build, drop_bn, weight_layers
 from proxies.registry import register
 
@@ -39,7 +39,21 @@ class SynFlow(Proxy):
     name: ClassVar[str] = "synflow"
     needs: ClassVar[Needs] = "nothing"
     higher_is_better: ClassVar[bool] = True
-    nan_policy: ClassVar[str] = "-inf when no path joins input and output with nonzero weight (score 0)"
+    nan_policy: ClassVar[NanPolicy] = NanPolicy(
+        frozenset({"-inf"}),
+        "-inf when no path joins input and output with nonzero weight (score 0)")
+    reference: ClassVar[Reference] = Reference(
+        paper='Tanaka et al., "Pruning neural networks without any data by iteratively conserving synaptic flow", '
+              'NeurIPS 2020; as a NAS proxy, Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021',
+        code="SamsungLabs/zero-cost-nas foresight/pruners/measures/synflow.py (bn=False)",
+        choices={
+            "init": "PyTorch default, then every parameter replaced by |θ| (signs restored afterwards)",
+            "bn": "disabled (bn=False): the generic copynet replaces BN by identity; its own NB201 model keeps "
+                  "the reduction blocks' BN",
+            "input": "all ones of shape [1, *input_shape], float64 throughout (data-free)",
+            "score": "Σ over conv and linear weights of |θ ⊙ ∂R/∂θ|, R = Σ of the logits, one backward",
+            "stored": "log(score), as NASLib stores it",
+        })
 
     bn: bool = False
 

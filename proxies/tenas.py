@@ -13,15 +13,17 @@ Two measures per architecture, combined over a population by the sum of their ra
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from proxies.base import Batch, Needs, NetworkFactory, PopulationRule, Proxy, ProxyError
-from proxies.mechanics import InitScheme, build, capture, per_sample_grads
+from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, PopulationRule, Proxy, ProxyError, Reference
+from proxies.mechanics import InitScheme, build, capture
+from proxies.options import GE
+from proxies.per_sample_grads import per_sample_grads
 from proxies.registry import register
 
 NTK_COMPONENT = "tenas.ntk"
@@ -35,7 +37,7 @@ LR_VARIANT = "tenas-lr"
 def ntk_gram(net: nn.Module, images: Tensor, chunk_size: int | None = None) -> Tensor:
     """Θ = J·Jᵀ (float64, N×N), J_i the gradient of sample i's summed logits w.r.t. every parameter whose
     name contains "weight" (conv, BN γ, linear), through one batched forward in the network's current mode
-    (TENAS ``get_ntk_n``). Rows come from :func:`proxies.mechanics.per_sample_grads`."""
+    (TENAS ``get_ntk_n``). Rows come from :func:`proxies.per_sample_grads.per_sample_grads`."""
     params = {name: p for name, p in net.named_parameters() if "weight" in name}
     if not params:
         raise ProxyError(f"tenas: {type(net).__name__} has no parameter whose name contains 'weight'")
@@ -154,38 +156,44 @@ class TeNas(Proxy):
     name: ClassVar[str] = "tenas"
     needs: ClassVar[Needs] = "images"
     higher_is_better: ClassVar[bool] = True
-    nan_policy: ClassVar[str] = (
-        "tenas.ntk (the value) is -inf when the NTK is singular (λ_min <= 0, e.g. a disconnected NB201 cell "
-        "makes J = 0): κ = +inf, ranked last; tenas.lr is always a finite count"
-    )
+    nan_policy: ClassVar[NanPolicy] = NanPolicy(
+        frozenset({"-inf"}),
+        "tenas.ntk (the value) is -inf when the NTK is singular (λ_min <= 0, e.g. a disconnected NB201 cell makes J = "
+        "0): κ = +inf, ranked last; tenas.lr is always a finite count")
+    reference: ClassVar[Reference] = Reference(
+        paper='Chen, Gong & Wang, "Neural Architecture Search on ImageNet in Four GPU Hours: A Theoretically '
+              'Inspired Perspective", ICLR 2021',
+        code="VITA-Group/TENAS lib/procedures/ntk.py, lib/procedures/linear_region_counter.py, prune_tenas.py, "
+             "prune_launch.py (NAS-Bench-201 settings)",
+        choices={
+            "network": "the NTK on a thin copy (NB201: C=3, one cell per stage); the linear regions on a 1-channel "
+                       "network of one cell without stem or reductions (depth=1)",
+            "init": "kaiming_normal, fan_out for the NTK and fan_in for the linear regions, BN γ = 1, β = 0 (as "
+                    "stated; prune_launch.py's init=kaiming_normal is not recognised by prune_tenas.init_model, so "
+                    "the released runs kept PyTorch's default)",
+            "bn": "train mode",
+            "input": "the NTK on one batch of 72 real training images; the linear regions on 3,000 single-channel "
+                     "3×3 crops of training images, fed as 3 batches of 1,000",
+            "ntk": "J_i = gradient of sample i's summed logits w.r.t. every parameter whose name contains 'weight', "
+                   "through one batched forward; κ = λ_max/λ_min of Θ = J·Jᵀ (torch.symeig)",
+            "linear_regions": "distinct sign patterns of every nn.ReLU output of a 4-D activation over all 3,000 "
+                              "inputs, no gradient",
+            "repeats": "3, averaged, in the pruning",
+            "assembly": "supernet pruning: each op ranked by its κ change (descending) and #LR change (ascending), "
+                        "deltas rounded to 3 significant digits, the op of the smallest rank sum removed",
+        })
 
-    batch_size: int = 72
+    batch_size: int = field(default=72, metadata={GE: 1})
     """Real images in the NTK batch (TENAS NB201: 72); the linear-region crops are cut from these too."""
     network: Literal["thin", "full"] = "thin"
-    repeat: int = 1
+    repeat: int = field(default=1, metadata={GE: 1})
     ntk_init: InitScheme = "kaiming_fan_out"
     lr_init: InitScheme = "kaiming_fan_in"
-    lr_samples: int = 3000
-    lr_batch: int = 1000
-    lr_crop: int = 3
-    rank_precision: int | None = None
+    lr_samples: int = field(default=3000, metadata={GE: 1})
+    lr_batch: int = field(default=1000, metadata={GE: 1})
+    lr_crop: int = field(default=3, metadata={GE: 1})
+    rank_precision: int | None = field(default=None, metadata={GE: 1})
     parts: Literal["ntk+lr", "ntk", "lr"] = "ntk+lr"
-
-    def __post_init__(self) -> None:
-        for field_name in ("batch_size", "repeat", "lr_samples", "lr_batch", "lr_crop"):
-            value = getattr(self, field_name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"tenas: {field_name} must be a positive integer, got {value!r}")
-        if self.network not in ("thin", "full"):
-            raise ValueError(f"tenas: network must be 'thin' or 'full', got {self.network!r}")
-        if self.parts not in ("ntk+lr", "ntk", "lr"):
-            raise ValueError(f"tenas: parts must be 'ntk+lr', 'ntk' or 'lr', got {self.parts!r}")
-        for field_name in ("ntk_init", "lr_init"):
-            if getattr(self, field_name) not in ("default", "gaussian", "kaiming_fan_in", "kaiming_fan_out"):
-                raise ValueError(f"tenas: {field_name} must be default, gaussian, kaiming_fan_in or "
-                                 f"kaiming_fan_out, got {getattr(self, field_name)!r}")
-        if self.rank_precision is not None and self.rank_precision < 1:
-            raise ValueError(f"tenas: rank_precision must be None or >= 1, got {self.rank_precision!r}")
 
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> dict[str, float]:
         if batch is None:

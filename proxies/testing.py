@@ -2,13 +2,14 @@
 
 It checks that the proxy
 
-- declares what it is (name, needs, direction, NaN policy) and describes itself as plain JSON;
+- declares what it is (name, needs, direction, NaN policy, reference where it has one) and describes
+  itself (``describe()``, ``protocol()``) as plain JSON;
 - gives the same value twice for the same seed, and leaves the caller's network, factory, batch and
   random-number state exactly as they were;
 - gives a finite value on a small connected NAS-Bench-201 network;
 - gives the same value on CUDA as on the CPU, within tolerance, when CUDA is present;
-- never crashes on a disconnected NAS-Bench-201 cell: the value is finite or a non-finite value its
-  ``nan_policy`` names (the policy text must contain ``NaN``, ``-inf`` or ``+inf`` for that value);
+- never crashes on a disconnected NAS-Bench-201 cell: the value is finite or one of the non-finite
+  values its ``nan_policy`` (a :class:`~proxies.base.NanPolicy`) allows;
 - works for batch sizes 1 to 128: through its ``batch_size`` option when it has one, otherwise by
   feeding batches of those sizes to a proxy that consumes whole batches.
 
@@ -30,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from proxies.base import Batch, NetworkFactory, Proxy, ProxyResult
+from proxies.base import Batch, NanPolicy, NetworkFactory, Proxy, ProxyResult, Reference
 from proxies.registry import get_class
 
 CONNECTED_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
@@ -87,12 +88,8 @@ def _same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
-def _allowed(value: float, policy: str) -> bool:
-    if math.isfinite(value):
-        return True
-    if math.isnan(value):
-        return "nan" in policy.lower()
-    return ("-inf" if value < 0 else "+inf") in policy
+def _policy_text(policy: NanPolicy) -> str:
+    return f"({', '.join(sorted(policy.values)) or 'always finite'}: {policy.explanation!r})"
 
 
 def synthetic_batch(factory: NetworkFactory, size: int = 128, seed: int = 0) -> Batch:
@@ -129,12 +126,16 @@ def check_proxy(
         _fail(name, f"needs must be one of {_NEEDS}, got {proxy.needs!r}")
     if not isinstance(proxy.higher_is_better, bool):
         _fail(name, f"higher_is_better must be a bool, got {proxy.higher_is_better!r}")
-    if not isinstance(proxy.nan_policy, str) or not proxy.nan_policy:
-        _fail(name, "nan_policy must describe what a degenerate network scores")
+    if not isinstance(proxy.nan_policy, NanPolicy):
+        _fail(name, f"nan_policy must be a proxies.base.NanPolicy (the non-finite values a degenerate network may "
+                    f"score, and when), got {proxy.nan_policy!r}")
+    if proxy.reference is not None and not isinstance(proxy.reference, Reference):
+        _fail(name, f"reference must be a proxies.base.Reference (paper, code, choices) or None, got "
+                    f"{proxy.reference!r}")
     try:
-        json.dumps(proxy.describe())
-    except TypeError as exc:
-        _fail(name, f"describe() is not plain JSON: {exc}")
+        json.dumps(proxy.protocol())  # describe() and more
+    except (TypeError, ValueError) as exc:
+        _fail(name, f"describe() and protocol() must be plain JSON: {exc}")
 
     factory = factory or SmallNb201Factory()
     batch = synthetic_batch(factory, max([128, *batch_sizes]), seed)
@@ -152,9 +153,9 @@ def check_proxy(
             small = SmallNb201Factory(arch)
             value = _score(name, proxy, small, synthetic_batch(small, len(batch), seed), seed,
                            f"disconnected cell {arch}").value
-            if not _allowed(value, proxy.nan_policy):
+            if not proxy.nan_policy.allows(value):
                 _fail(name, f"disconnected cell {arch} scored {value}, not allowed by its NaN policy "
-                            f"{proxy.nan_policy!r}")
+                            f"{_policy_text(proxy.nan_policy)}")
             disconnected[arch] = value
         by_batch = _check_batch_sizes(name, cls, proxy, options, factory, batch, batch_sizes, seed)
     return ConformanceReport(name, proxy.options(), result.value, result.components, disconnected, by_batch,
@@ -212,7 +213,8 @@ def _check_batch_sizes(name: str, cls: type[Proxy], proxy: Proxy, options: dict[
     for size in batch_sizes:
         sized = cls(**{**options, "batch_size": size}) if has_option else proxy
         value = _score(name, sized, factory, batch.take(size), seed, f"batch size {size}").value
-        if not _allowed(value, proxy.nan_policy):
-            _fail(name, f"batch size {size} scored {value}, not allowed by its NaN policy {proxy.nan_policy!r}")
+        if not proxy.nan_policy.allows(value):
+            _fail(name, f"batch size {size} scored {value}, not allowed by its NaN policy "
+                        f"{_policy_text(proxy.nan_policy)}")
         values[size] = value
     return values

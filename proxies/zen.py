@@ -13,8 +13,9 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from proxies.base import HASH_DEFAULT, Batch, Needs, NetworkFactory, Proxy, ProxyError, pre_gap
+from proxies.base import HASH_DEFAULT, Batch, NanPolicy, Needs, NetworkFactory, Proxy, ProxyError, Reference, pre_gap
 from proxies.mechanics import bn_layers, build, capture, fresh_bn, normal
+from proxies.options import GE
 from proxies.registry import register
 
 
@@ -68,25 +69,30 @@ class ZenScore(Proxy):
     name: ClassVar[str] = "zen"
     needs: ClassVar[Needs] = "nothing"
     higher_is_better: ClassVar[bool] = True
-    nan_policy: ClassVar[str] = (
-        "-inf when the pre-GAP tensor does not depend on the input (Δ = 0, e.g. a disconnected NB201 cell)"
-    )
+    nan_policy: ClassVar[NanPolicy] = NanPolicy(
+        frozenset({"-inf"}),
+        "-inf when the pre-GAP tensor does not depend on the input (Δ = 0, e.g. a disconnected NB201 cell)")
+    reference: ClassVar[Reference] = Reference(
+        paper='Lin et al., "Zen-NAS: A Zero-Shot NAS for High-Performance Image Recognition", ICCV 2021',
+        code="ZenNAS ZeroShotProxy/compute_zen_score.py (compute_zen_score, as evolution_search.py calls it)",
+        choices={
+            "network": "residual links removed (no_reslink=True during the search)",
+            "init": "Gaussian N(0, 1) conv and linear weights, zero biases, BN γ = 1, β = 0",
+            "bn": "train mode, fresh running buffers, momentum 0.1 (never put in eval mode)",
+            "input": "x ~ N(0, 1) and ε ~ N(0, 1), both [64, *input_shape], x' = x + 0.01·ε (data-free)",
+            "score": "log Δ + Σ over BN layers that track statistics of log √(mean over channels of running_var) "
+                     "after two forward passes f(x), f(x') to the pre-GAP tensor; Δ = mean over the batch of the "
+                     "L1 sum of |f(x) − f(x')|",
+            "repeats": "1, as every ZenNAS search script",
+        })
 
-    batch_size: int = 64
+    batch_size: int = field(default=64, metadata={GE: 1})
     """Gaussian images per forward pass."""
     mixup_gamma: float = 0.01
-    repeat: int = 1
+    repeat: int = field(default=1, metadata={GE: 1})
     bn_stat: Literal["running_var", "batch"] = "running_var"
     network: Literal["as-built", "no-reslink"] = field(default="as-built", metadata={HASH_DEFAULT: False})
     """Added after the first stores: at its default it stays out of the option hash."""
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.repeat < 1:
-            raise ValueError(f"zen: batch_size and repeat must be >= 1, got {self.batch_size}, {self.repeat}")
-        if self.bn_stat not in ("running_var", "batch"):
-            raise ValueError(f"zen: bn_stat must be 'running_var' or 'batch', got {self.bn_stat!r}")
-        if self.network not in ("as-built", "no-reslink"):
-            raise ValueError(f"zen: network must be 'as-built' or 'no-reslink', got {self.network!r}")
 
     @property
     def input_kind(self) -> str:

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from proxies.base import Batch, Needs, NetworkFactory, Proxy, ProxyError
+from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, Proxy, ProxyError, Reference
 from proxies.mechanics import build, weight_layers
+from proxies.options import GE
 from proxies.registry import register
 
 Gradients = Literal["accumulated", "per_batch"]
@@ -97,20 +98,28 @@ class ZiCo(Proxy):
     name: ClassVar[str] = "zico"
     needs: ClassVar[Needs] = "images+labels"
     higher_is_better: ClassVar[bool] = True
-    nan_policy: ClassVar[str] = ("always finite; 0 when no weight gradient varies between the records (one "
-                                 "image, or a disconnected NB201 cell, where every weight gradient is 0 or absent)")
+    nan_policy: ClassVar[NanPolicy] = NanPolicy(
+        frozenset(),
+        "always finite; 0 when no weight gradient varies between the records (one image, or a disconnected NB201 cell, "
+        "where every weight gradient is 0 or absent)")
+    reference: ClassVar[Reference] = Reference(
+        paper='Li et al., "ZiCo: Zero-shot NAS via Inverse Coefficient of Variation on Gradients", ICLR 2023',
+        code="SLDGroup/ZiCo ZeroShotProxy/compute_zico.py (getzico, caculate_zico)",
+        choices={
+            "init": "PyTorch default (no Gaussian re-init)",
+            "bn": "train mode",
+            "input": "2 mini-batches of real training images with their true labels (--maxbatch 2: the first two "
+                     "batches of a shuffled training loader, drawn once)",
+            "loss": "mean cross-entropy of the logits, one forward and one backward per mini-batch",
+            "gradients": "accumulated: no zero_grad between the two backward passes, so the second record is "
+                         "g₁ + g₂",
+            "score": "Σ over nn.Conv2d and nn.Linear layers of log Σ_j mean|g_j| / std g_j (ddof 0) across the "
+                     "records, entries with std 0 skipped",
+        })
 
-    batch_size: int = 128
-    batches: int = 2
+    batch_size: int = field(default=128, metadata={GE: 1})
+    batches: int = field(default=2, metadata={GE: 1})
     gradients: Gradients = "accumulated"
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"zico: batch_size must be >= 1, got {self.batch_size}")
-        if self.batches < 1:
-            raise ValueError(f"zico: batches must be >= 1, got {self.batches}")
-        if self.gradients not in ("accumulated", "per_batch"):
-            raise ValueError(f"zico: gradients must be 'accumulated' or 'per_batch', got {self.gradients!r}")
 
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> float:
         if batch is None or batch.labels is None:

@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from proxies import mechanics
-from proxies.mechanics import build, per_sample_grads, reinit
+from proxies import per_sample_grads as engine
+from proxies.mechanics import build, reinit
+from proxies.per_sample_grads import per_sample_grads
 from proxies.tenas import ntk_gram
 from search.spaces.nb201 import Nb201Network
 
@@ -78,12 +79,12 @@ class Mixed(nn.Module):
         return self.head(torch.cat([x.mean(dim=(2, 3)), z.mean(dim=(2, 3)), p.mean(dim=(2, 3))], dim=1))
 
 
-@pytest.mark.parametrize("fused_sums_from", [mechanics._FUSED_SUMS_FROM, 0])
+@pytest.mark.parametrize("fused_sums_from", [engine._FUSED_SUMS_FROM, 0])
 @pytest.mark.parametrize("chunk_size", [None, 1, 4])
 def test_per_sample_grads_equal_the_loop_on_every_layer_form(chunk_size: int | None, fused_sums_from: int,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     # 0: BN backward sums from the fused per-row kernel, the path the full NB201 net's large BN inputs take
-    monkeypatch.setattr(mechanics, "_FUSED_SUMS_FROM", fused_sums_from)
+    monkeypatch.setattr(engine, "_FUSED_SUMS_FROM", fused_sums_from)
     torch.manual_seed(1)
     net = Mixed().double()
     with torch.no_grad():

@@ -122,5 +122,5 @@ def test_passes_the_conformance_kit() -> None:
 def test_bad_options_are_refused() -> None:
     for bad in ({"temperature": 0}, {"temperature": -1.0}, {"temperature": float("nan")}, {"iters": 0},
                 {"iters": True}, {"split_data": 65}):
-        with pytest.raises(ValueError, match="grasp: (temperature|iters|split_data)"):
+        with pytest.raises(ValueError, match="proxy 'grasp': option (temperature|iters|split_data)="):
             proxies.get("grasp", **bad)

@@ -56,5 +56,5 @@ def test_needs_labels_and_sane_options() -> None:
     with pytest.raises(ProxyError, match="labels"):
         proxy.score(factory(OneLayer), Batch(b.images, None, b.num_classes))
     for bad in ({"batch_size": 0}, {"split_data": 0}, {"batch_size": 4, "split_data": 5}, {"split_data": 1.5}):
-        with pytest.raises(ValueError, match="snip: (batch_size|split_data)"):
+        with pytest.raises(ValueError, match="proxy 'snip': option (batch_size|split_data)="):
             proxies.get("snip", **bad)
