@@ -20,8 +20,6 @@ import argparse
 import ast
 import dataclasses
 import itertools
-import types
-import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,6 +27,7 @@ import torch
 
 import proxies as proxy_registry
 from proxies import Proxy
+from proxies.options import expected_value, option_types
 
 ProxyOptions = dict[str, list[dict[str, Any]]]
 """Per proxy spec (as written in ``--proxies``): the option sets to score it with (one or more)."""
@@ -107,12 +106,10 @@ def make_proxies(specs: Sequence[str], options: Mapping[str, Sequence[Mapping[st
             if unknown:
                 raise OptionError(f"--proxy-option {spec}.{unknown[0]}: proxy {spec!r} has no option "
                                   f"{unknown[0]!r}; its options: {', '.join(sorted(fields)) or 'none'}")
-            try:
-                hints = typing.get_type_hints(cls)
-            except (NameError, TypeError):  # a plug-in's annotations that do not resolve: not checked
-                hints = {}
+            hints = option_types(cls)
+            metadata = {f.name: f.metadata for f in _fields(cls)}
             for key, value in chosen.items():
-                expected = _expected(hints.get(key), value)
+                expected = expected_value(hints.get(key), value, metadata.get(key))
                 if expected:
                     raise OptionError(f"--proxy-option {spec}.{key}={value!r}: expected {expected}")
             extra = {"batch_size": batch_size} if batch_size is not None and "batch_size" in fields \
@@ -125,42 +122,6 @@ def make_proxies(specs: Sequence[str], options: Mapping[str, Sequence[Mapping[st
             raise OptionError(f"proxy {proxy.name!r} is asked for twice with the same options")
         seen.add(key)
     return made
-
-
-def _expected(annotation: Any, value: Any) -> str | None:
-    """What ``value`` should have been for an option declared as ``annotation`` (``None``: it fits, or the
-    type is not one the CLI can check: bool, int, float, str, Literal and their unions with None)."""
-    allowed = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) \
-        else (annotation,)
-    descriptions = []
-    for kind in allowed:
-        if kind is type(None):
-            if value is None:
-                return None
-            descriptions.append("None")
-        elif typing.get_origin(kind) is typing.Literal:
-            if value in typing.get_args(kind) and type(value) in {type(v) for v in typing.get_args(kind)}:
-                return None
-            descriptions.append(" or ".join(repr(v) for v in typing.get_args(kind)))
-        elif kind is bool:
-            if isinstance(value, bool):
-                return None
-            descriptions.append("True or False")
-        elif kind is int:
-            if isinstance(value, int) and not isinstance(value, bool):
-                return None
-            descriptions.append("an integer")
-        elif kind is float:
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return None
-            descriptions.append("a number")
-        elif kind is str:
-            if isinstance(value, str):
-                return None
-            descriptions.append("a string")
-        else:
-            return None
-    return " or ".join(descriptions) or None
 
 
 def _fields(cls: type) -> tuple[Any, ...]:

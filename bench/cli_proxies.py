@@ -19,7 +19,7 @@ from proxies.registry import broken_plugins
 
 CHECKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("declarations (name, needs, direction, NaN policy, JSON description)",
-     ("needs must", "higher_is_better must", "nan_policy must", "describe()", "no proxy name")),
+     ("needs must", "higher_is_better must", "nan_policy must", "reference must", "describe()", "no proxy name")),
     ("determinism and caller state (same seed, same value; RNG, batch, networks untouched)",
      ("random-number state", "caller's batch", " gave ", "must be floats", "factory built", "factory builds",
       "the connected network (cpu)")),
@@ -62,7 +62,7 @@ def describe_proxy(spec: str) -> ProxyInfo:
     return ProxyInfo(cls.name, f"{cls.__module__}:{cls.__qualname__}", proxy.needs, proxy.higher_is_better,
                      proxy.input_kind, doc.splitlines()[0] if doc else "", proxy.options(),
                      {f.name: f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-                      for f in fields}, proxy.nan_policy, None if rule is None else rule.to_dict())
+                      for f in fields}, str(proxy.nan_policy), None if rule is None else rule.to_dict())
 
 
 def _direction(higher_is_better: bool) -> str:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import math
 import os
 import shlex
@@ -453,9 +452,7 @@ def run_benchmark(
         "batch_mode": batch_mode, "data_source": data_source, "dedupe": dedupe,
         "data_root": None if data_root is None else str(data_root),
         "device": str(torch_device), "ground_truth": gt.source, "gt_key": gt_key, "nan_policy": NAN_POLICY,
-        "proxies": [{**p.describe(), "option_hash": p.option_hash(), "class": _class_spec(p),
-                     "population_rule": None if r is None else r.to_dict(),
-                     "reference": inspect.getdoc(type(p)) or ""} for p, r in zip(proxy_list, rules, strict=True)],
+        "proxies": [{**p.protocol(), "class": _class_spec(p)} for p in proxy_list],
     }
     if torch_device.type == "cuda":
         config["device_name"] = torch.cuda.get_device_name(torch_device)

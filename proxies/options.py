@@ -30,7 +30,7 @@ def option_error(proxy: str, option: str, value: Any, expected: str) -> ValueErr
 def check_fields(instance: Any, proxy: str) -> None:
     """Raise :func:`option_error` (naming ``proxy``) for the first dataclass field of ``instance`` whose value
     does not fit its declared type and bounds."""
-    hints = _type_hints(type(instance))
+    hints = option_types(type(instance))
     for f in dataclasses.fields(instance):
         value = getattr(instance, f.name)
         expected = expected_value(hints.get(f.name), value, f.metadata)
@@ -52,7 +52,8 @@ def expected_value(annotation: Any, value: Any, bounds: Mapping[str, Any] | None
 
 
 @functools.cache
-def _type_hints(cls: type) -> dict[str, Any]:
+def option_types(cls: type) -> dict[str, Any]:
+    """The resolved type annotations of a proxy class's options (empty where a plug-in's do not resolve)."""
     try:
         return typing.get_type_hints(cls)
     except (NameError, TypeError):  # a plug-in's annotations that do not resolve: types not checked

@@ -656,8 +656,8 @@ def _noise_section(evaluation: Evaluation, title: str) -> list[str]:
 
 
 def _reference_choices(protocol: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
-    """Each proxy class's documented reference choices (init, BN mode, input...), as recorded by the runs
-    that scored it (the class docstring at scoring time), folded."""
+    """Each proxy class's reference choices (init, BN mode, input...), as recorded by the runs that scored it
+    (its structured reference at scoring time), folded."""
     recorded: dict[str, str] = {}
     for config in runs["config"]:
         for entry in config.get("proxies", []):
@@ -665,11 +665,21 @@ def _reference_choices(protocol: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
                 recorded[entry["class"]] = entry["reference"]
     lines = []
     for proxy_class in dict.fromkeys(protocol["proxy_class"]):
-        text = recorded.get(proxy_class)
+        text = _reference_text(recorded.get(proxy_class))
         if text:
             lines += ["<details><summary>" + f"{proxy_class}: reference choices (init, BN, input), as recorded"
                       + "</summary>", "", "```text", text, "```", "", "</details>", ""]
     return lines
+
+
+def _reference_text(reference: Any) -> str:
+    """A recorded reference as text: zenbench 0.2 stores ``{paper, code, choices}``; earlier runs stored the
+    class docstring."""
+    if not isinstance(reference, dict):
+        return str(reference or "")
+    lines = [f"paper: {reference.get('paper', '')}", f"code: {reference.get('code', '')}"]
+    lines += [f"{choice}: {what}" for choice, what in (reference.get("choices") or {}).items()]
+    return "\n".join(lines)
 
 
 def _protocol_section(protocol: pd.DataFrame, runs: pd.DataFrame) -> list[str]:

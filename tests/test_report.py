@@ -100,8 +100,9 @@ def test_report_renders_and_its_table_reads_back(tmp_path, small_store, gt):
     protocol = parse_table(readme, "## Protocol")
     assert set(protocol["input_kind"]) == {"none", "real"}
     assert any(cell.startswith("a batch per architecture") for cell in protocol["batch"])
-    # Each proxy's documented reference choices travel with the runs (the class docstring at scoring time).
-    assert "test_runner:WeightProbe: reference choices" in readme and "Log of the summed |weights|" in readme
+    # Each proxy's structured reference travels with the runs (as declared at scoring time).
+    assert "test_runner:WeightProbe: reference choices" in readme and "paper: zenbench's test probe" in readme
+    assert "network: NB201 variant, C=4, one cell per stage" in readme
     assert "Not computed" not in readme
 
 

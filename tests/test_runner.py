@@ -26,7 +26,7 @@ from bench.benchmarks.base import GroundTruthTable
 from bench.cli import main
 from bench.runner import RunConfigError, Shard, per_arch_batch_seed, run_benchmark
 from bench.store import ResultStore, StoreError, merge_stores
-from proxies import Batch, NetworkFactory, Proxy, UnknownProxyError, register
+from proxies import Batch, NetworkFactory, Proxy, Reference, UnknownProxyError, register
 from search.spaces.nb201 import Nb201Arch
 
 TESTS = Path(__file__).resolve().parent
@@ -39,6 +39,8 @@ class WeightProbe(Proxy):
     disconnected (so the NaN path is exercised on exactly the flagged architectures)."""
 
     name: ClassVar[str] = "test_runner_weights"
+    reference: ClassVar[Reference] = Reference(paper="zenbench's test probe", code="tests/test_runner.py",
+                                               choices={"network": "NB201 variant, C=4, one cell per stage"})
 
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> dict[str, float]:
         if not factory.arch.is_connected:
