@@ -33,10 +33,17 @@ REFERENCE_OPTION_HASHES: dict[str, str] = {
     "az_nas": "deadacee33aa", "epe_nas": "68b815a49c2f", "fisher": "4fd04e2fe99c", "flops": "de7b575182b9",
     "grad_norm": "9154c7f7c07b", "grasp": "6f1fb958124d", "jacob_cov": "d23255cf33fd", "l2_norm": "617b06af0ecc",
     "meco": "b1a5b44d4734", "naswot": "3a324bf5bb91", "params": "c947f63dacb8", "plain": "de1d2d001c1b",
-    "snip": "8c30c4e16a8a", "swap": "74e01ac32060", "synflow": "3a00052286f8", "tenas": "ea2fda0fc018",
+    "snip": "8c30c4e16a8a", "swap": "74e01ac32060", "synflow": "3a00052286f8", "tenas": "d69a0ed28120",
     "zen": "f28fd2bd9472", "zico": "ea3abf4f75b0",
 }
-"""``proxies.get(name).option_hash()`` of every built-in, recorded before options were declared with bounds."""
+"""``proxies.get(name).option_hash()`` of every built-in, recorded before options were declared with bounds.
+tenas changed once on purpose (2026-12-02): its default init became PyTorch's, as the released TENAS code runs;
+the earlier Kaiming default keeps its hash ``ea2fda0fc018`` as ``ntk_init="kaiming_fan_out",
+lr_init="kaiming_fan_in"`` (:func:`test_the_earlier_tenas_default_keeps_its_hash`)."""
+
+
+def test_the_earlier_tenas_default_keeps_its_hash() -> None:
+    assert proxies.get("tenas", ntk_init="kaiming_fan_out", lr_init="kaiming_fan_in").option_hash() == "ea2fda0fc018"
 
 
 def test_reference_option_hashes_are_unchanged() -> None:
