@@ -74,6 +74,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--data-root", default=None, metavar="DIR", help="data folder (default $ZENBENCH_DATA)")
     add_ground_truth_option(bench)
     bench.add_argument("--store", required=True, metavar="DB", help="results store (SQLite file, created if new)")
+    bench.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="local worker processes (default 1: score in this process); each uses --threads "
+                       "torch threads (default 1 with workers) or one of --devices")
+    bench.add_argument("--devices", default=None, metavar="LIST",
+                       help="devices of the workers, round-robin, e.g. cuda:0,cuda:1 (default: --device)")
     bench.add_argument("--dedupe", action="store_true",
                        help="score one architecture per isomorphism class and copy its scores to the others "
                        "(marked copied_from in the store; exact in distribution, not bit-identical)")
@@ -154,6 +159,7 @@ def run_bench(args: argparse.Namespace) -> int:
         sample=sample, seed=args.seed, init_seeds=init_seeds, batch_size=args.batch_size, device=args.device,
         batch_per_arch=args.batch_per_arch, ground_truth=args.ground_truth, data_source=args.data_source,
         data_root=args.data_root, shard=shard, threads=args.threads, resume_from=args.resume_from, dedupe=args.dedupe,
+        workers=args.workers, devices=args.devices.split(",") if args.devices else None,
         progress=not args.no_progress)
     print(format_summary(summary), file=sys.stderr)
     if summary.interrupted:

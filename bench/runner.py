@@ -27,12 +27,13 @@ exclude it from correlations (or rank it last, on request) and the report counts
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 import os
 import shlex
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ import proxies as proxy_registry
 from bench import benchmarks
 from bench.benchmarks.base import Benchmark, GroundTruthTable
 from bench.data import load_batch
+from bench.executors import LocalPool
 from bench.store import ResultStore, ScoreRow, StoreError, software_versions
 from bench.tables import import_table
 from proxies import Batch, NetworkFactory, Proxy, ProxyError, ProxyResult
@@ -254,7 +256,8 @@ def command_line(*, store: str | os.PathLike, proxies: Sequence[str | Proxy], be
                  batch_per_arch: bool, ground_truth: str | os.PathLike | None, data_source: str,
                  data_root: str | os.PathLike | None, shard: Shard, network: str = "default",
                  init_seeds: Sequence[int] | None = None, threads: int | None = None,
-                 resume_from: Sequence[str | os.PathLike] = (), dedupe: bool = False) -> str:
+                 resume_from: Sequence[str | os.PathLike] = (), dedupe: bool = False, workers: int = 1,
+                 devices: Sequence[str] | None = None) -> str:
     """The ``zenbench bench`` command that repeats a run (recorded in the store's run table). A proxy
     passed as an instance with non-default options is spelled with ``--proxy-option`` (several instances
     of one proxy that differ in more than one option cannot be spelled exactly; the run table's config
@@ -282,6 +285,10 @@ def command_line(*, store: str | os.PathLike, proxies: Sequence[str | Proxy], be
         words.append("--batch-per-arch")
     if dedupe:
         words.append("--dedupe")
+    if workers != 1:
+        words += ["--workers", str(workers)]
+    if devices:
+        words += ["--devices", ",".join(devices)]
     if ground_truth is not None:
         words += ["--ground-truth", str(ground_truth)]
     if data_source != "auto":
@@ -372,6 +379,109 @@ def score_proxy(proxy: Proxy, factory: NetworkFactory, batch: Batch | None, devi
     return outcome.result
 
 
+@dataclass(frozen=True)
+class Task:
+    """One architecture (spec string) under one init seed, and the positions of the proxies it needs."""
+
+    spec: str
+    seed: int
+    positions: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One proxy's outcome on a task: its ``result`` or the one-line ``error``, and where it was measured."""
+
+    position: int
+    result: ProxyResult | None
+    error: str | None
+    batch_source: str | None
+    """``Batch.source`` of the images the proxy saw (``None``: it takes none)."""
+    batch_seed: int | None
+    call_seconds: float
+    threads: int
+    load_avg: float | None
+    device: str
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What computing a task gives: whether the benchmark calls the architecture degenerate, and each
+    proxy's outcome."""
+
+    degenerate: bool
+    scored: tuple[Scored, ...]
+
+    @classmethod
+    def failed(cls, task: Task, error: str) -> TaskResult:
+        """Every proxy of ``task`` failed with ``error`` (its worker died)."""
+        return cls(False, tuple(Scored(k, None, error, None, None, 0.0, 0, None, "") for k in task.positions))
+
+
+@dataclass(frozen=True)
+class ScoringJob:
+    """What every task of a run needs (picklable: a worker rebuilds its scorer from it)."""
+
+    benchmark: str | Benchmark
+    """A registered name or ``module:Class`` spec (resolved in the worker), or an instance."""
+    dataset: str
+    network: str
+    proxies: tuple[Proxy, ...]
+    device: str
+    batch_per_arch: bool
+    image_batch: int
+    data_source: str
+    data_root: str | None
+
+
+class TaskScorer:
+    """Computes tasks of one :class:`ScoringJob` on ``device`` [the job's], keeping the shared batch of each
+    init seed on the device. Picklable through its job: a pool worker builds its own."""
+
+    def __init__(self, job: ScoringJob, device: str | None = None) -> None:
+        self.job = job
+        self.bench = job.benchmark if not isinstance(job.benchmark, str) else benchmarks.resolve(job.benchmark)
+        self.device = torch.device(device or job.device)
+        self._shared: dict[int, Batch] = {}
+
+    def _load(self, seed: int) -> Batch:
+        batch = load_batch(self.job.dataset, self.job.image_batch, seed, source=self.job.data_source,
+                           root=self.job.data_root)
+        return _on_device(batch, self.device)
+
+    def __call__(self, task: Task) -> TaskResult:
+        job = self.job
+        arch = self.bench.parse(task.spec)
+        factory = make_factory(self.bench, arch, job.dataset, job.network)
+        batch_seed = per_arch_batch_seed(task.seed, task.spec) if job.batch_per_arch else task.seed
+        own: list[Batch] = []
+
+        def batch_for(proxy: Proxy) -> Batch:
+            if not job.batch_per_arch:
+                if batch_seed not in self._shared:
+                    self._shared[batch_seed] = self._load(batch_seed)
+                return self._shared[batch_seed]
+            if not own:
+                own.append(self._load(batch_seed))
+            return own[0]
+
+        outcomes = score_proxies(factory, [job.proxies[k] for k in task.positions], batch_for, self.device,
+                                       task.seed)
+        scored = tuple(Scored(k, o.result, o.error, None if o.batch is None else o.batch.source,
+                              None if o.batch is None else batch_seed, o.call_seconds, o.threads, o.load_avg,
+                              str(self.device))
+                       for k, o in zip(task.positions, outcomes, strict=True))
+        return TaskResult(bool(self.bench.is_degenerate(arch)), scored)
+
+
+def run_inline(job: ScoringJob, tasks: Iterable[Task]) -> Iterator[tuple[Task, TaskResult]]:
+    """Compute ``tasks`` one after another in this process."""
+    scorer = TaskScorer(job)
+    for task in tasks:
+        yield task, scorer(task)
+
+
+
 def run_benchmark(
     store: str | os.PathLike,
     proxies: Sequence[str | Proxy],
@@ -393,6 +503,8 @@ def run_benchmark(
     threads: int | None = None,
     resume_from: Sequence[str | os.PathLike] = (),
     dedupe: bool = False,
+    workers: int = 1,
+    devices: Sequence[str] | None = None,
     progress: bool = True,
 ) -> RunSummary:
     """Score ``proxies`` on the seeded sample of ``benchmark`` for ``dataset``, storing each score in ``store``.
@@ -412,6 +524,9 @@ def run_benchmark(
     store first, so only what they lack is computed (a run cut off in one session continues from its committed
     table in the next); ``dedupe`` [False]: score one member of each isomorphism class
     (``benchmark.isomorphism_id``) and copy its score to every other member (:data:`bench.store.DEDUPE_NOTE`);
+    ``workers`` [1: in this process] local worker processes (:class:`bench.executors.LocalPool`), each with
+    ``threads`` [1] torch threads, on ``devices`` [None: ``device``] round-robin; this process stays the only
+    writer of the store, and a worker that dies loses only its task (retried once, then recorded as failed);
     ``progress`` [True]: a tqdm bar. Every row records the benchmark, the network, the
     ground-truth column compared with (the benchmark's default key of the dataset), the proxy's
     population rule, and the conditions of its cost: ``threads``, ``device``, ``load_avg``.
@@ -430,6 +545,10 @@ def run_benchmark(
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise RunConfigError(f"--threads {threads!r}: expected a positive integer")
         torch.set_num_threads(threads)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise RunConfigError(f"--workers {workers!r}: expected a positive integer")
+    for name in devices or ():
+        resolve_device(name)
     proxy_list = resolve_proxies(proxies, batch_size)
     gt = ground_truth if isinstance(ground_truth, GroundTruthTable) else bench_obj.ground_truth(ground_truth)
     gt_key = gt.key(dataset)
@@ -443,13 +562,14 @@ def run_benchmark(
                            seed=seed, batch_size=batch_size, device=device, batch_per_arch=batch_per_arch,
                            ground_truth=gt_source, data_source=data_source, data_root=data_root, shard=shard,
                            network=network, init_seeds=seeds, threads=threads, resume_from=resume_from,
-                           dedupe=dedupe)
+                           dedupe=dedupe, workers=workers, devices=devices)
     rules = [p.population_rule() for p in proxy_list]
     config: dict[str, Any] = {
         "benchmark": bench_name, "network": network, "dataset": dataset, "sample": sample, "seed": seed,
         "sample_seed": seed, "init_seeds": seeds, "threads": torch.get_num_threads(),
         "shard": str(shard), "n_archs": len(specs), "batch_size": batch_size, "image_batch": image_batch,
-        "batch_mode": batch_mode, "data_source": data_source, "dedupe": dedupe,
+        "batch_mode": batch_mode, "data_source": data_source, "dedupe": dedupe, "workers": workers,
+        "devices": list(devices) if devices else None,
         "data_root": None if data_root is None else str(data_root),
         "device": str(torch_device), "ground_truth": gt.source, "gt_key": gt_key, "nan_policy": NAN_POLICY,
         "proxies": [{**p.protocol(), "class": _class_spec(p)} for p in proxy_list],
@@ -488,15 +608,10 @@ def run_benchmark(
                         if cls in wanted_classes:
                             scored_class.setdefault((k, s, cls), row)
         run = results.begin_run(command, config, config.get("device_name", str(torch_device)))
-        shared: dict[int, Batch] = {}
-
-        def shared_batch(init_seed: int) -> Batch:
-            if init_seed not in shared:  # one batch per init seed, loaded once
-                shared[init_seed] = _on_device(load_batch(dataset, image_batch, init_seed, source=data_source,
-                                                          root=data_root), torch_device)
-            return shared[init_seed]
-
-        fixed = dict(benchmark=bench_name, network=network, dataset=dataset, device=str(torch_device),
+        job = ScoringJob(bench_obj if workers == 1 else bench_name, dataset, network, tuple(proxy_list),
+                         str(torch_device), batch_per_arch, image_batch, data_source,
+                         None if data_root is None else str(data_root))
+        fixed = dict(benchmark=bench_name, network=network, dataset=dataset,
                      batch_mode=batch_mode, data_source=data_source, gt_key=gt_key, nan_policy=NAN_POLICY,
                      zenbench_version=zenbench_version, torch_version=torch_version, run_id=run.run_id,
                      sample_seed=seed)
@@ -511,60 +626,64 @@ def run_benchmark(
         status, interrupted = "failed", False
         bar = tqdm(total=len(todo), unit="arch", desc=f"{bench_name} {dataset} {shard}", disable=not progress,
                    smoothing=0.05)
+
+        def compute(tasks: list[Task]) -> Iterator[tuple[Task, TaskResult]]:
+            if workers == 1:
+                yield from run_inline(job, tasks)
+                return
+            pool = LocalPool(functools.partial(TaskScorer, job), workers, devices or [str(torch_device)],
+                             threads or 1)
+            for task, result in pool.run(tasks):
+                yield task, result if isinstance(result, TaskResult) else TaskResult.failed(task, str(result))
+
+        remaining = [Task(spec, init_seed, tuple(positions)) for spec, init_seed, positions in todo]
         loop_start = time.perf_counter()
         try:
-            for spec, init_seed, proxy_positions in todo:
-                if dedupe:
-                    copies = [k for k in proxy_positions if (k, init_seed, isomorphism[spec]) in scored_class]
-                    for k in copies:
-                        source = scored_class[k, init_seed, isomorphism[spec]]
-                        results.add(dataclasses.replace(source, arch=spec, copied_from=source.arch, run_id=run.run_id,
-                                                        created=time.time()))
-                        n_copied += 1
-                    proxy_positions = [k for k in proxy_positions if k not in copies]
-                    if not proxy_positions:
-                        bar.update(1)
-                        continue
-                arch = bench_obj.parse(spec)
-                factory = make_factory(bench_obj, arch, dataset, network)
-                wanted = [proxy_list[k] for k in proxy_positions]
-                batch_seed = per_arch_batch_seed(init_seed, spec) if batch_per_arch else init_seed
-                own: list[Batch] = []
-
-                def batch_for(proxy: Proxy, spec: str = spec, batch_seed: int = batch_seed,
-                              own: list[Batch] = own) -> Batch:
-                    if not batch_per_arch:
-                        return shared_batch(batch_seed)
-                    if not own:
-                        own.append(_on_device(load_batch(dataset, image_batch, batch_seed, source=data_source,
-                                                         root=data_root), torch_device))
-                    return own[0]
-
-                degenerate = bool(bench_obj.is_degenerate(arch))
-                for k, outcome in zip(proxy_positions, score_proxies(factory, wanted, batch_for, torch_device,
-                                                                     init_seed), strict=True):
-                    score_call_seconds += outcome.call_seconds
-                    key = dict(arch=spec, seed=init_seed, **fixed, **per_proxy[k])
-                    if outcome.result is None:
-                        assert outcome.error is not None
-                        results.add_failure(key, outcome.error, run.run_id)
-                        failures.append((outcome.proxy.name, spec, init_seed, outcome.error))
-                        continue
-                    result, batch = outcome.result, outcome.batch
-                    row = ScoreRow(value=result.value, components=result.components, seconds=result.seconds,
-                                   peak_memory_mb=result.peak_memory_mb,
-                                   batch_source=batch.source if batch is not None else "none",
-                                   batch_seed=batch_seed if batch is not None else None,
-                                   disconnected=degenerate, threads=outcome.threads, load_avg=outcome.load_avg,
-                                   **key)
-                    results.add(row)
+            while remaining:  # one round without --dedupe; with it, a class's other members wait for its first
+                now, later, in_flight = [], [], set()
+                for task in remaining:
+                    positions = task.positions
                     if dedupe:
-                        scored_class.setdefault((k, init_seed, isomorphism[spec]), row)
-                    n_computed += 1
-                    n_nonfinite += row.nonfinite
-                    proxy_seconds += result.seconds
-                n_archs_scored += 1
-                bar.update(1)
+                        klass = (task.seed, isomorphism[task.spec])
+                        copies = [k for k in positions if (k, *klass) in scored_class]
+                        for k in copies:
+                            source = scored_class[(k, *klass)]
+                            results.add(dataclasses.replace(source, arch=task.spec, copied_from=source.arch,
+                                                            run_id=run.run_id, created=time.time()))
+                            n_copied += 1
+                        positions = tuple(k for k in positions if k not in copies)
+                        if not positions:
+                            bar.update(1)
+                            continue
+                        if klass in in_flight:
+                            later.append(Task(task.spec, task.seed, positions))
+                            continue
+                        in_flight.add(klass)
+                    now.append(Task(task.spec, task.seed, positions))
+                for task, result in compute(now):
+                    for scored in result.scored:
+                        score_call_seconds += scored.call_seconds
+                        key = dict(arch=task.spec, seed=task.seed, device=scored.device or str(torch_device),
+                                   **fixed, **per_proxy[scored.position])
+                        if scored.result is None:
+                            assert scored.error is not None
+                            results.add_failure(key, scored.error, run.run_id)
+                            failures.append((proxy_list[scored.position].name, task.spec, task.seed, scored.error))
+                            continue
+                        row = ScoreRow(value=scored.result.value, components=scored.result.components,
+                                       seconds=scored.result.seconds, peak_memory_mb=scored.result.peak_memory_mb,
+                                       batch_source=scored.batch_source or "none", batch_seed=scored.batch_seed,
+                                       disconnected=result.degenerate, threads=scored.threads,
+                                       load_avg=scored.load_avg, **key)
+                        results.add(row)
+                        if dedupe:
+                            scored_class.setdefault((scored.position, task.seed, isomorphism[task.spec]), row)
+                        n_computed += 1
+                        n_nonfinite += row.nonfinite
+                        proxy_seconds += scored.result.seconds
+                    n_archs_scored += 1
+                    bar.update(1)
+                remaining = later
             status = "completed" if not failures else "completed with failures"
         except KeyboardInterrupt:
             status, interrupted = "interrupted", True

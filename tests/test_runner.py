@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 import torch
 
+import proxies
 from bench import benchmarks
 from bench.benchmarks.base import GroundTruthTable
 from bench.cli import main
@@ -227,12 +228,14 @@ def test_network_option_is_its_own_protocol(tmp_path, gt):
 
 def test_a_converted_0_1_store_resumes_without_recomputing(tmp_path, gt):
     """The store 0.1 wrote for ``--proxies params,tenas --sample 6 --seed 0 --data noise``: after the
-    conversion the same command finds every score (same spec strings, option hashes and sample)."""
+    conversion the same protocol finds every score (same spec strings, option hashes and sample). 0.1's tenas
+    default was Kaiming init, now an option."""
     from _store_v1 import write_v1_store
 
     store = tmp_path / "v1.db"
     write_v1_store(store)
-    again = _run(store, gt, proxies=["params", "tenas"])
+    kaiming_tenas = proxies.get("tenas", ntk_init="kaiming_fan_out", lr_init="kaiming_fan_in")
+    again = _run(store, gt, proxies=["params", kaiming_tenas])
     assert (again.n_tasks, again.n_already, again.n_computed) == (12, 12, 0)
 
 
