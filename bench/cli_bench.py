@@ -79,6 +79,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        "torch threads (default 1 with workers) or one of --devices")
     bench.add_argument("--devices", default=None, metavar="LIST",
                        help="devices of the workers, round-robin, e.g. cuda:0,cuda:1 (default: --device)")
+    bench.add_argument("--executor", default="local", choices=["local", "ray"],
+                       help="local: this process, or --workers processes (default); ray: tasks on a Ray cluster "
+                       "(pip install 'zenbench[ray]'), one GPU each with --device cuda")
+    bench.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                       help="the Ray cluster to join (default: start a local one of --workers CPUs on 127.0.0.1)")
     bench.add_argument("--dedupe", action="store_true",
                        help="score one architecture per isomorphism class and copy its scores to the others "
                        "(marked copied_from in the store; exact in distribution, not bit-identical)")
@@ -160,6 +165,7 @@ def run_bench(args: argparse.Namespace) -> int:
         batch_per_arch=args.batch_per_arch, ground_truth=args.ground_truth, data_source=args.data_source,
         data_root=args.data_root, shard=shard, threads=args.threads, resume_from=args.resume_from, dedupe=args.dedupe,
         workers=args.workers, devices=args.devices.split(",") if args.devices else None,
+        executor=args.executor, ray_address=args.ray_address,
         progress=not args.no_progress)
     print(format_summary(summary), file=sys.stderr)
     if summary.interrupted:

@@ -46,7 +46,7 @@ import proxies as proxy_registry
 from bench import benchmarks
 from bench.benchmarks.base import Benchmark, GroundTruthTable
 from bench.data import load_batch
-from bench.executors import LocalPool
+from bench.executors import LocalPool, RayPool
 from bench.store import ResultStore, ScoreRow, StoreError, software_versions
 from bench.tables import import_table
 from proxies import Batch, NetworkFactory, Proxy, ProxyError, ProxyResult
@@ -54,6 +54,8 @@ from proxies.base import VariantUnavailable
 
 DEFAULT_IMAGE_BATCH = 64
 """Images loaded for a proxy that declares no batch size of its own (Abdelfattah's harness: 64)."""
+EXECUTORS = ("local", "ray")
+"""Where ``run_benchmark`` computes its tasks (:mod:`bench.executors`)."""
 NAN_POLICY = "keep-flag-exclude"
 """Non-finite scores are stored (NaN as NULL, ±inf as is) with ``nonfinite=1``, excluded from
 correlations by default and counted in reports."""
@@ -257,7 +259,8 @@ def command_line(*, store: str | os.PathLike, proxies: Sequence[str | Proxy], be
                  data_root: str | os.PathLike | None, shard: Shard, network: str = "default",
                  init_seeds: Sequence[int] | None = None, threads: int | None = None,
                  resume_from: Sequence[str | os.PathLike] = (), dedupe: bool = False, workers: int = 1,
-                 devices: Sequence[str] | None = None) -> str:
+                 devices: Sequence[str] | None = None, executor: str = "local",
+                 ray_address: str | None = None) -> str:
     """The ``zenbench bench`` command that repeats a run (recorded in the store's run table). A proxy
     passed as an instance with non-default options is spelled with ``--proxy-option`` (several instances
     of one proxy that differ in more than one option cannot be spelled exactly; the run table's config
@@ -289,6 +292,10 @@ def command_line(*, store: str | os.PathLike, proxies: Sequence[str | Proxy], be
         words += ["--workers", str(workers)]
     if devices:
         words += ["--devices", ",".join(devices)]
+    if executor != "local":
+        words += ["--executor", executor]
+    if ray_address is not None:
+        words += ["--ray-address", ray_address]
     if ground_truth is not None:
         words += ["--ground-truth", str(ground_truth)]
     if data_source != "auto":
@@ -346,27 +353,33 @@ def failure_message(exc: BaseException) -> str:
 
 def score_proxies(factory: NetworkFactory, proxies: Sequence[Proxy], batch_for: Callable[[Proxy], Batch | None],
                   device: torch.device | str, seed: int) -> list[ProxyOutcome]:
-    """Score one network with each proxy: ``proxy.score(factory, batch_for(proxy), device, seed)``, in order.
+    """Score one network with each proxy as ``proxy.score(factory, batch_for(proxy), device, seed)`` would.
 
     The one place zenbench scores proxies (``bench``, ``score`` and the searches call it). ``batch_for`` is
-    asked only for proxies that need images. A proxy that raises does not stop the others: its outcome
-    carries the error (``failure_message``) instead of a result. Ctrl-C propagates, and so does an error
-    caused by a network variant the benchmark lacks (:class:`VariantUnavailable`), which is a
-    configuration error no architecture could score."""
-    outcomes = []
-    for proxy in proxies:
-        batch = batch_for(proxy) if proxy.needs != "nothing" else None
+    asked only for proxies that need images. Proxies that read one shared pass (:mod:`proxies.shared_pass`)
+    are scored from one run of it, with the very values they get alone; their outcomes split the group's
+    call time evenly, and their results name the others (``ProxyResult.shared_with``). A proxy that raises
+    does not stop the others: its outcome carries the error (``failure_message``) instead of a result.
+    Ctrl-C propagates, and so does an error caused by a network variant the benchmark lacks
+    (:class:`VariantUnavailable`), which is a configuration error no architecture could score."""
+    from proxies.shared_pass import plan
+
+    supplied = [batch_for(p) if p.needs != "nothing" else None for p in proxies]
+    outcomes: dict[int, ProxyOutcome] = {}
+    for group in plan(proxies, supplied):
         load, threads = load_average(), torch.get_num_threads()
         start = time.perf_counter()
-        result, error = None, None
-        try:
-            result = proxy.score(factory, batch, device, seed)
-        except Exception as exc:  # noqa: BLE001 - any proxy's failure is recorded, not fatal
-            if isinstance(exc, VariantUnavailable) or isinstance(exc.__cause__, VariantUnavailable):
-                raise
-            error = failure_message(exc)
-        outcomes.append(ProxyOutcome(proxy, result, error, batch, time.perf_counter() - start, threads, load))
-    return outcomes
+        results = group.score(factory, device, seed)
+        call_seconds = (time.perf_counter() - start) / len(results)
+        for k, result in zip(group.positions, results, strict=True):
+            if not isinstance(result, Exception):
+                outcomes[k] = ProxyOutcome(proxies[k], result, None, supplied[k], call_seconds, threads, load)
+                continue
+            if isinstance(result, VariantUnavailable) or isinstance(result.__cause__, VariantUnavailable):
+                raise result
+            outcomes[k] = ProxyOutcome(proxies[k], None, failure_message(result), supplied[k], call_seconds, threads,
+                                       load)
+    return [outcomes[k] for k in range(len(proxies))]
 
 
 def score_proxy(proxy: Proxy, factory: NetworkFactory, batch: Batch | None, device: torch.device | str,
@@ -505,6 +518,8 @@ def run_benchmark(
     dedupe: bool = False,
     workers: int = 1,
     devices: Sequence[str] | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
     progress: bool = True,
 ) -> RunSummary:
     """Score ``proxies`` on the seeded sample of ``benchmark`` for ``dataset``, storing each score in ``store``.
@@ -527,6 +542,8 @@ def run_benchmark(
     ``workers`` [1: in this process] local worker processes (:class:`bench.executors.LocalPool`), each with
     ``threads`` [1] torch threads, on ``devices`` [None: ``device``] round-robin; this process stays the only
     writer of the store, and a worker that dies loses only its task (retried once, then recorded as failed);
+    ``executor`` ["local"] or ``"ray"``: tasks in chunks on a Ray cluster (:class:`bench.executors.RayPool`)
+    at ``ray_address`` [None: a local cluster of ``workers`` CPUs on 127.0.0.1], one GPU per task on CUDA;
     ``progress`` [True]: a tqdm bar. Every row records the benchmark, the network, the
     ground-truth column compared with (the benchmark's default key of the dataset), the proxy's
     population rule, and the conditions of its cost: ``threads``, ``device``, ``load_avg``.
@@ -547,6 +564,8 @@ def run_benchmark(
         torch.set_num_threads(threads)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise RunConfigError(f"--workers {workers!r}: expected a positive integer")
+    if executor not in EXECUTORS:
+        raise RunConfigError(f"--executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
     for name in devices or ():
         resolve_device(name)
     proxy_list = resolve_proxies(proxies, batch_size)
@@ -562,14 +581,16 @@ def run_benchmark(
                            seed=seed, batch_size=batch_size, device=device, batch_per_arch=batch_per_arch,
                            ground_truth=gt_source, data_source=data_source, data_root=data_root, shard=shard,
                            network=network, init_seeds=seeds, threads=threads, resume_from=resume_from,
-                           dedupe=dedupe, workers=workers, devices=devices)
+                           dedupe=dedupe, workers=workers, devices=devices, executor=executor,
+                           ray_address=ray_address)
     rules = [p.population_rule() for p in proxy_list]
     config: dict[str, Any] = {
         "benchmark": bench_name, "network": network, "dataset": dataset, "sample": sample, "seed": seed,
         "sample_seed": seed, "init_seeds": seeds, "threads": torch.get_num_threads(),
         "shard": str(shard), "n_archs": len(specs), "batch_size": batch_size, "image_batch": image_batch,
         "batch_mode": batch_mode, "data_source": data_source, "dedupe": dedupe, "workers": workers,
-        "devices": list(devices) if devices else None,
+        "devices": list(devices) if devices else None, "executor": executor,
+        "ray_address": ray_address,
         "data_root": None if data_root is None else str(data_root),
         "device": str(torch_device), "ground_truth": gt.source, "gt_key": gt_key, "nan_policy": NAN_POLICY,
         "proxies": [{**p.protocol(), "class": _class_spec(p)} for p in proxy_list],
@@ -608,7 +629,8 @@ def run_benchmark(
                         if cls in wanted_classes:
                             scored_class.setdefault((k, s, cls), row)
         run = results.begin_run(command, config, config.get("device_name", str(torch_device)))
-        job = ScoringJob(bench_obj if workers == 1 else bench_name, dataset, network, tuple(proxy_list),
+        inline = executor == "local" and workers == 1
+        job = ScoringJob(bench_obj if inline else bench_name, dataset, network, tuple(proxy_list),
                          str(torch_device), batch_per_arch, image_batch, data_source,
                          None if data_root is None else str(data_root))
         fixed = dict(benchmark=bench_name, network=network, dataset=dataset,
@@ -628,11 +650,14 @@ def run_benchmark(
                    smoothing=0.05)
 
         def compute(tasks: list[Task]) -> Iterator[tuple[Task, TaskResult]]:
-            if workers == 1:
+            if inline:
                 yield from run_inline(job, tasks)
                 return
-            pool = LocalPool(functools.partial(TaskScorer, job), workers, devices or [str(torch_device)],
-                             threads or 1)
+            make_scorer = functools.partial(TaskScorer, job)
+            pool: LocalPool | RayPool = (
+                LocalPool(make_scorer, workers, devices or [str(torch_device)], threads or 1) if executor == "local"
+                else RayPool(make_scorer, (devices or [str(torch_device)])[0], address=ray_address, workers=workers,
+                             threads=threads))
             for task, result in pool.run(tasks):
                 yield task, result if isinstance(result, TaskResult) else TaskResult.failed(task, str(result))
 
