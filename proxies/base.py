@@ -5,7 +5,9 @@ A proxy is a small dataclass. Its class attributes say what it is (``name``, ``n
 as plain data. Its dataclass fields are its options, whose defaults
 reproduce the reference protocol, checked on construction against their declared types and bounds
 (:mod:`proxies.options`). :meth:`Proxy.score` seeds, times and measures the call and
-delegates to :meth:`Proxy.compute`, the one method a new proxy writes.
+delegates to :meth:`Proxy.compute`, the one method a new proxy writes. A proxy whose score is read from a
+computation others share declares it (:meth:`Proxy.shared_pass`, :meth:`Proxy.from_pass`), and
+:func:`proxies.shared_pass.score_together` runs it once for all of them.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import math
 import numbers
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import torch
@@ -29,6 +32,9 @@ from torch import Tensor, nn
 
 from proxies.options import check_fields, option_error
 from proxies.precision import full_precision
+
+if TYPE_CHECKING:
+    from proxies.shared_pass import SharedPass
 
 Needs = Literal["nothing", "images", "images+labels"]
 HASH_DEFAULT = "hash_default"
@@ -151,6 +157,9 @@ class ProxyResult:
     """CUDA: ``torch.cuda.max_memory_allocated`` during the call. CPU (Linux): growth of the process's
     peak resident set during the call. ``None`` where neither can be read."""
     components: dict[str, float] = field(default_factory=dict)
+    shared_with: tuple[str, ...] = ()
+    """The other proxies whose scores were read from the same pass (:mod:`proxies.shared_pass`); when any,
+    ``seconds`` is this proxy's even share of the pass's wall time and ``peak_memory_mb`` the whole pass's."""
 
 
 NonFinite = Literal["nan", "-inf", "+inf"]
@@ -305,6 +314,16 @@ class Proxy(ABC):
                 "population_rule": None if rule is None else rule.to_dict(),
                 "reference": None if self.reference is None else self.reference.to_dict()}
 
+    def shared_pass(self) -> SharedPass | None:
+        """The pass this proxy's score is read from, which proxies declaring an equal one share
+        (:mod:`proxies.shared_pass`); ``None`` (default): the proxy is always scored by :meth:`compute`."""
+        return None
+
+    def from_pass(self, result: Any, batch: Batch | None) -> float | Mapping[str, float]:
+        """This proxy's score (what :meth:`compute` returns) read from ``result``, the result of a run of a pass
+        that covers :meth:`shared_pass`; ``batch`` is the proxy's own slice (:meth:`own_batch`)."""
+        raise NotImplementedError(f"proxy {self.name!r} declares a shared pass but does not read it")
+
     @abstractmethod
     def compute(
         self, factory: NetworkFactory, batch: Batch | None, device: torch.device
@@ -317,6 +336,15 @@ class Proxy(ABC):
         """Seed, time and measure :meth:`compute`, in IEEE float32 (no TF32 on CUDA, see
         :func:`proxies.precision.full_precision`). The caller's RNG state is left as it was."""
         device = torch.device(device)
+        batch = self.own_batch(batch)
+        with seeded(seed, device), _CostMeter(device) as meter:
+            out = self.compute(factory, batch, device)
+        return self.as_result(out, meter.seconds, meter.peak_mb)
+
+    def own_batch(self, batch: Batch | None) -> Batch | None:
+        """What :meth:`compute` gets of the supplied ``batch``: its first :attr:`batch_size` images, after
+        checking it has what :attr:`needs` asks for (a :class:`ProxyError` when not); ``None`` for a data-free
+        proxy's ``None``."""
         if self.needs != "nothing":
             if batch is None:
                 raise ProxyError(f"proxy {self.name!r} needs {self.needs}; no batch was given")
@@ -324,11 +352,12 @@ class Proxy(ABC):
                 raise ProxyError(f"proxy {self.name!r} needs labels; batch {batch.source!r} has none")
             if self.batch_size is not None:
                 batch = batch.take(self.batch_size)
-        devices = [device] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), full_precision():
-            torch.manual_seed(seed)
-            with _CostMeter(device) as meter:
-                out = self.compute(factory, batch, device)
+        return batch
+
+    def as_result(self, out: float | Mapping[str, float], seconds: float, peak_memory_mb: float | None,
+                  shared_with: tuple[str, ...] = ()) -> ProxyResult:
+        """What :meth:`compute` returned, as a :class:`ProxyResult` with the measured cost (a one-line
+        :class:`ProxyError` for anything but a number or a mapping with ``"value"``)."""
         if isinstance(out, Mapping):
             if "value" not in out:
                 raise ProxyError(f"proxy {self.name!r}: compute() returned a mapping without the key 'value' "
@@ -339,7 +368,17 @@ class Proxy(ABC):
             value = _as_number(self.name, "the value", out["value"])
         else:
             components, value = {}, _as_number(self.name, "the value", out)
-        return ProxyResult(value, meter.seconds, meter.peak_mb, components)
+        return ProxyResult(value, seconds, peak_memory_mb, components, shared_with)
+
+
+@contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """The block runs as :meth:`Proxy.score` runs :meth:`Proxy.compute`: the torch RNG (CPU, and ``device``
+    when it is CUDA) seeded with ``seed`` and restored after, in IEEE float32 (:func:`full_precision`)."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), full_precision():
+        torch.manual_seed(seed)
+        yield
 
 
 def _as_number(proxy: str, what: str, value: object) -> float:

@@ -14,10 +14,10 @@ import torch
 from torch import Tensor
 
 from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, Proxy, ProxyError, Reference
-from proxies.input_jacobian import input_jacobian
-from proxies.mechanics import build
+from proxies.input_jacobian import input_jacobian_pass
 from proxies.options import GE, GT
 from proxies.registry import register
+from proxies.shared_pass import SharedPass
 
 MANY_CLASSES = 100
 """Above this many network outputs the reference switches to its size-normalised, pairwise form."""
@@ -100,5 +100,11 @@ class EpeNas(Proxy):
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> Tensor:
         if batch is None or batch.labels is None:
             raise ProxyError("epe_nas needs a batch of images with labels")
-        jacobian, logits = input_jacobian(build(factory, device), batch.images.to(device))
-        return epe_nas_score(jacobian, batch.labels.to(device), logits.shape[-1], self.k)
+        return self.from_pass(self.shared_pass().alone(factory, batch, device), batch)
+
+    def shared_pass(self) -> SharedPass:
+        return input_jacobian_pass(self.batch_size)
+
+    def from_pass(self, result: tuple[Tensor, Tensor], batch: Batch | None) -> Tensor:
+        jacobian, logits = result
+        return epe_nas_score(jacobian, batch.labels.to(jacobian.device), logits.shape[-1], self.k)

@@ -10,12 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
 from torch import Tensor
 
-from proxies.base import Batch, NetworkFactory, Reference
-from proxies.loss_saliency import SHARED_CHOICES, ZERO_COST_PAPER, LossPass, LossSaliency, layer_sum, loss_pass
-from proxies.mechanics import build
+from proxies.base import Reference
+from proxies.loss_saliency import SHARED_CHOICES, ZERO_COST_PAPER, GradientSaliency, LossPass, layer_sum
 from proxies.registry import register
 
 
@@ -29,7 +27,7 @@ def fisher_score(p: LossPass) -> Tensor:
 
 @register
 @dataclass
-class Fisher(LossSaliency):
+class Fisher(GradientSaliency):
     """Σ over conv/linear layers and output channels c of |½·mean_n (Σ_positions a·∂L/∂a)²|·fan-in.
 
     Reference choices (zero-cost-nas ``fisher``, registered with ``bn=True``, ``mode='channel'``):
@@ -58,6 +56,7 @@ class Fisher(LossSaliency):
                      "a·∂L/∂a)²| broadcast to the channel's weights, summed",
         })
 
-    def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> Tensor:
-        batch = self.labelled(batch, device)
-        return fisher_score(loss_pass(build(factory, device), batch, self.split_data, fisher=True))
+    fisher_terms: ClassVar[bool] = True
+
+    def saliency(self, p: LossPass) -> Tensor:
+        return fisher_score(p)

@@ -7,6 +7,7 @@ Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021 (SamsungL
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -14,10 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, Proxy, ProxyError, Reference
-from proxies.mechanics import build, normal, weight_layers
+from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, Proxy, Reference
+from proxies.loss_saliency import GradientChunks, gradient_pass, labelled, loss_pass, spans
+from proxies.mechanics import build, normal
 from proxies.options import GE
 from proxies.registry import register
+from proxies.shared_pass import SharedPass
 
 
 @register
@@ -33,6 +36,9 @@ class GradNorm(Proxy):
     ``variant="zennas"`` (ZenNAS's baseline): Gaussian N(0, 1) init (BN γ = 1, β = 0), input
     x ~ N(0, 1) of shape [batch_size, *input_shape], random uniform labels, cross-entropy, score the
     global L2 norm √(Σ ‖∂L/∂p‖²) over every parameter, BN included. This variant needs no data.
+
+    The ``zero-cost-nas`` variant's gradients are those of :func:`proxies.loss_saliency.loss_pass` with one
+    chunk, so it shares :func:`~proxies.loss_saliency.gradient_pass` with snip, plain, fisher and zico.
     """
 
     name: ClassVar[str] = "grad_norm"
@@ -61,20 +67,26 @@ class GradNorm(Proxy):
     def input_kind(self) -> str:
         return "gaussian" if self.variant == "zennas" else "real"
 
+    def shared_pass(self) -> SharedPass | None:
+        return None if self.variant == "zennas" else gradient_pass(spans(self.batch_size, 1))
+
+    def from_pass(self, result: GradientChunks, batch: Batch | None) -> Tensor:
+        return layer_norms(result.loss_pass(spans(len(batch), 1)).grads, result.layers[0].weight).sum()
+
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> Tensor:
-        if self.variant == "zennas":
-            net = build(factory, device, "gaussian")
-            images = normal((self.batch_size, *factory.input_shape), device)
-            logits = net(images)
-            labels = torch.randint(0, logits.shape[1], (self.batch_size,)).to(device)
-            params = [p for p in net.parameters() if p.requires_grad]
-        else:
-            if batch is None or batch.labels is None:
-                raise ProxyError("grad_norm needs a batch of images with labels")
-            net = build(factory, device)
-            logits = net(batch.images.to(device))
-            labels = batch.labels.to(device)
-            params = [m.weight for m in weight_layers(net)]
+        if self.variant != "zennas":
+            batch = labelled(batch, device, self.name)
+            p = loss_pass(build(factory, device), batch)
+            return layer_norms(p.grads, p.layers[0].weight).sum()
+        net = build(factory, device, "gaussian")
+        images = normal((self.batch_size, *factory.input_shape), device)
+        logits = net(images)
+        labels = torch.randint(0, logits.shape[1], (self.batch_size,)).to(device)
+        params = [p for p in net.parameters() if p.requires_grad]
         grads = torch.autograd.grad(F.cross_entropy(logits, labels), params, allow_unused=True)
-        norms = torch.stack([g.norm() if g is not None else logits.new_zeros(()) for g in grads])
-        return norms.norm() if self.variant == "zennas" else norms.sum()
+        return layer_norms(grads, logits).norm()
+
+
+def layer_norms(grads: Sequence[Tensor | None], like: Tensor) -> Tensor:
+    """The L2 norm of each gradient, stacked (0 for a ``None``, a parameter the loss does not reach)."""
+    return torch.stack([g.norm() if g is not None else like.new_zeros(()) for g in grads])

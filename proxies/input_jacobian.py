@@ -3,13 +3,20 @@
 Both proxies read J, row i = ∂(Σ_k f(x)_k)/∂x_i, from one forward and one backward of the summed logits
 through the whole batch (zero-cost-nas / NASLib ``get_batch_jacobian``: ``y.backward(ones_like(y))`` with
 ``x.requires_grad``), then correlate its rows (``torch.corrcoef`` in float64 is ``np.corrcoef``: clipped to
-[-1, 1], NaN for a row of zero variance, 1 for a single row).
+[-1, 1], NaN for a row of zero variance, 1 for a single row). Both declare :func:`input_jacobian_pass`, so
+asked for together on the same batch they are scored from one run of it (:mod:`proxies.shared_pass`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import torch
 from torch import Tensor, nn
+
+from proxies.base import Batch, NetworkFactory
+from proxies.mechanics import build
+from proxies.shared_pass import SharedPass
 
 
 def input_jacobian(net: nn.Module, images: Tensor) -> tuple[Tensor, Tensor]:
@@ -29,3 +36,14 @@ def input_jacobian(net: nn.Module, images: Tensor) -> tuple[Tensor, Tensor]:
     jacobian = torch.zeros_like(x) if grad is None else grad
     return jacobian.flatten(1), logits.detach()
 
+
+def input_jacobian_pass(batch_size: int) -> SharedPass:
+    """The shared pass of jacob_cov and epe_nas on the first ``batch_size`` images (:func:`run_input_jacobian`)."""
+    return SharedPass(("input_jacobian", "init=default", batch_size), run_input_jacobian)
+
+
+def run_input_jacobian(factory: NetworkFactory, batch: Batch | None, device: torch.device,
+                       steps: tuple[Hashable, ...], reads: frozenset[Hashable]) -> tuple[Tensor, Tensor]:
+    """:func:`input_jacobian` of the batch's images on a network built by :func:`~proxies.mechanics.build`
+    (PyTorch's default init, train mode); a pass of one step that reads nothing more."""
+    return input_jacobian(build(factory, device), batch.images.to(device))

@@ -16,10 +16,10 @@ import torch
 from torch import Tensor
 
 from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, Proxy, ProxyError, Reference
-from proxies.input_jacobian import input_jacobian
-from proxies.mechanics import build
+from proxies.input_jacobian import input_jacobian_pass
 from proxies.options import GE, GT
 from proxies.registry import register
+from proxies.shared_pass import SharedPass
 
 
 def jacob_cov_score(jacobian: Tensor, k: float = 1e-5) -> Tensor:
@@ -80,5 +80,11 @@ class JacobCov(Proxy):
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> Tensor:
         if batch is None:
             raise ProxyError("jacob_cov needs a batch of images")
-        jacobian, _ = input_jacobian(build(factory, device), batch.images.to(device))
+        return self.from_pass(self.shared_pass().alone(factory, batch, device), batch)
+
+    def shared_pass(self) -> SharedPass:
+        return input_jacobian_pass(self.batch_size)
+
+    def from_pass(self, result: tuple[Tensor, Tensor], batch: Batch | None) -> Tensor:
+        jacobian, _ = result
         return jacob_cov_score(jacobian, self.k)

@@ -23,11 +23,15 @@ option. Its NB201 network differs (cell BNs without affine parameters or running
 what else differs in a benchmark's network is the factory's business, not the measure's.
 
 :func:`loss_pass` is the one forward and backward that snip, plain and fisher (and grad-norm's default,
-the norms of the same gradients) read; a caller asking for several of them computes it once.
+the norms of the same gradients) read. It sums the per-chunk passes of :func:`gradient_chunks`, whose chunks
+are also ZiCo's mini-batches (its first is the 64-image batch the others see), so all five declare
+:func:`gradient_pass` and are scored from one run of it when asked for together (:mod:`proxies.shared_pass`).
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from collections.abc import Callable, Collection, Hashable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -36,9 +40,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from proxies.base import Batch, NanPolicy, Needs, Proxy, ProxyError
-from proxies.mechanics import capture, weight_layers
+from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, Proxy, ProxyError
+from proxies.mechanics import build, capture, weight_layers
 from proxies.options import GE
+from proxies.shared_pass import SharedPass
 
 ZERO_COST_PAPER = 'Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021'
 """The paper that made the four measures NAS proxies."""
@@ -52,20 +57,39 @@ SHARED_CHOICES: dict[str, str] = {
 """The reference choices the four loss saliencies share (``find_measures``' defaults, see the module text)."""
 
 
+Span = tuple[int, int]
+"""A chunk of a batch: its images ``[start, stop)``."""
+GRADIENT_PASS_KEY = ("loss_gradients", "init=default")
+"""The :class:`~proxies.shared_pass.SharedPass` key of :func:`gradient_pass` (its kind and build arguments)."""
+
+
+def spans(n: int, parts: int) -> tuple[Span, ...]:
+    """The non-empty chunks ``[i·n//parts, (i+1)·n//parts)``, i < ``parts``, of a batch of ``n``: the
+    reference's ``split_data`` chunks, ZiCo's mini-batches."""
+    bounds = [i * n // parts for i in range(parts + 1)]
+    return tuple((start, stop) for start, stop in zip(bounds[:-1], bounds[1:], strict=True) if start < stop)
+
+
 def chunks(n: int, split_data: int) -> list[slice]:
-    """The reference's ``split_data`` chunks of a batch of ``n``: ``[i·n//s, (i+1)·n//s)`` for i < s."""
-    return [slice(i * n // split_data, (i + 1) * n // split_data) for i in range(split_data)]
+    """The reference's ``split_data`` chunks of a batch of ``n`` (:func:`spans`), as slices."""
+    return [slice(*span) for span in spans(n, split_data)]
+
+
+def loss_gradients(net: nn.Module, images: Tensor, labels: Tensor, weights: list[Tensor], temperature: float = 1.0,
+                   create_graph: bool = False) -> tuple[Tensor | None, ...]:
+    """∂L/∂W for each of ``weights``, L the mean cross-entropy of ``net(images) / temperature`` against
+    ``labels`` (``None`` for a weight the loss does not reach)."""
+    logits = net(images)
+    if temperature != 1.0:
+        logits = logits / temperature
+    loss = F.cross_entropy(logits, labels)
+    return torch.autograd.grad(loss, weights, allow_unused=True, create_graph=create_graph)
 
 
 def chunk_grads(net: nn.Module, batch: Batch, span: slice, weights: list[Tensor], temperature: float = 1.0,
                 create_graph: bool = False) -> tuple[Tensor | None, ...]:
-    """∂L/∂W for each of ``weights``, L the mean cross-entropy of ``logits / temperature`` on the chunk
-    ``span`` of the batch (``None`` for a weight the loss does not reach)."""
-    logits = net(batch.images[span])
-    if temperature != 1.0:
-        logits = logits / temperature
-    loss = F.cross_entropy(logits, batch.labels[span])
-    return torch.autograd.grad(loss, weights, allow_unused=True, create_graph=create_graph)
+    """:func:`loss_gradients` on the chunk ``span`` of the batch."""
+    return loss_gradients(net, batch.images[span], batch.labels[span], weights, temperature, create_graph)
 
 
 @dataclass(frozen=True)
@@ -83,9 +107,40 @@ class LossPass:
     fisher: list[Tensor | None] | None = None
 
 
-def loss_pass(net: nn.Module, batch: Batch, split_data: int = 1, fisher: bool = False) -> LossPass:
-    """The weight gradients of the loss (and, with ``fisher``, the per-channel Fisher terms) of ``net`` on
-    ``batch``: one forward and one first-order backward per chunk, so several measures can share it.
+@dataclass(frozen=True)
+class GradientChunks:
+    """One forward and one first-order backward of the loss per chunk of a batch, the chunks in order on one
+    network: what snip, plain, fisher, grad-norm (:class:`LossPass`, their sum) and ZiCo (one record each) read.
+
+    ``grads[span][i]``: ∂L/∂W of ``layers[i]`` on the chunk ``span`` (``None``: no gradient reaches it).
+    ``fisher[span][i]`` (for the chunks asked for): the Fisher terms of ``layers[i]`` on the chunk, one per
+    call of the layer in the order the backward reaches them, each as :class:`LossPass` describes.
+    """
+
+    layers: list[nn.Module]
+    grads: dict[Span, tuple[Tensor | None, ...]]
+    fisher: dict[Span, list[list[Tensor]]]
+
+    def loss_pass(self, steps: Sequence[Span], fisher: bool = False) -> LossPass:
+        """The :class:`LossPass` of the batch cut into the chunks ``steps``: the gradients (and, with
+        ``fisher``, the Fisher terms) added up chunk after chunk, call after call."""
+        grads: list[Tensor | None] = [None] * len(self.layers)
+        for span in steps:
+            grads = [accumulate(total, g) for total, g in zip(grads, self.grads[span], strict=True)]
+        if not fisher:
+            return LossPass(self.layers, grads)
+        terms: list[Tensor | None] = [None] * len(self.layers)
+        for span in steps:
+            for i, calls in enumerate(self.fisher[span]):
+                for term in calls:
+                    terms[i] = accumulate(terms[i], term)
+        return LossPass(self.layers, grads, terms)
+
+
+def gradient_chunks(net: nn.Module, images: Tensor, labels: Tensor, steps: Sequence[Span],
+                    fisher: Collection[Span] = ()) -> GradientChunks:
+    """The weight gradients of the loss of ``net`` on each of the chunks ``steps`` of ``images`` (one forward and one
+    first-order backward each, in order) and, on the chunks in ``fisher``, the per-channel Fisher terms.
 
     The Fisher terms come from each conv/linear output a and its gradient, read by a hook on a during the
     same backward (the reference routes the output through an identity module with a backward hook and
@@ -93,30 +148,65 @@ def loss_pass(net: nn.Module, batch: Batch, split_data: int = 1, fisher: bool = 
     """
     layers = weight_layers(net)
     if not layers:
-        raise ProxyError(f"{type(net).__name__} has no conv or linear layer; the loss saliencies sum over them")
+        raise ProxyError(f"{type(net).__name__} has no conv or linear layer; the gradient proxies sum over them")
     weights = [m.weight for m in layers]
-    grads: list[Tensor | None] = [None] * len(layers)
-    terms: list[Tensor | None] = [None] * len(layers)
     position = {id(m): i for i, m in enumerate(layers)}
+    grads: dict[Span, tuple[Tensor | None, ...]] = {}
+    terms: dict[Span, list[list[Tensor]]] = {}
+    for span in steps:
+        hooks = nullcontext()
+        if span in fisher:
+            terms[span] = [[] for _ in layers]
+            hooks = capture(net, lambda m: id(m) in position, "output", fisher_hook(position, terms[span]))
+        with hooks:
+            grads[span] = loss_gradients(net, images[slice(*span)], labels[slice(*span)], weights)
+    return GradientChunks(layers, grads, terms)
+
+
+def fisher_hook(position: dict[int, int], terms: list[list[Tensor]]) -> Callable[[nn.Module, Tensor], None]:
+    """A :func:`~proxies.mechanics.capture` transform that appends to ``terms[position[id(layer)]]`` the Fisher
+    term of each layer output a, from a and ∂L/∂a, when the backward reaches a."""
 
     def hook_output(module: nn.Module, output: Tensor) -> None:
         if not output.requires_grad:
             return
-        act, i = output.detach(), position[id(module)]
+        act, calls = output.detach(), terms[position[id(module)]]
 
         def add_term(grad: Tensor) -> None:
             per_sample = (act * grad).flatten(2).sum(dim=2) if act.ndim > 2 else act * grad
-            term = per_sample.pow(2).mean(dim=0).mul(0.5)
-            terms[i] = term if terms[i] is None else terms[i] + term
+            calls.append(per_sample.pow(2).mean(dim=0).mul(0.5))
 
         output.register_hook(add_term)
 
-    for span in chunks(len(batch), split_data):
-        hooks = capture(net, lambda m: id(m) in position, "output", hook_output) if fisher else nullcontext()
-        with hooks:
-            chunk = chunk_grads(net, batch, span, weights)
-        grads = [accumulate(total, g) for total, g in zip(grads, chunk, strict=True)]
-    return LossPass(layers, grads, terms if fisher else None)
+    return hook_output
+
+
+def loss_pass(net: nn.Module, batch: Batch, split_data: int = 1, fisher: bool = False) -> LossPass:
+    """The weight gradients of the loss (and, with ``fisher``, the per-channel Fisher terms) of ``net`` on
+    ``batch``: one forward and one first-order backward per chunk (:func:`gradient_chunks`), summed."""
+    steps = spans(len(batch), split_data)
+    return gradient_chunks(net, batch.images, batch.labels, steps, steps if fisher else ()).loss_pass(steps, fisher)
+
+
+def gradient_pass(steps: Sequence[Span], fisher: Collection[Span] = ()) -> SharedPass:
+    """The shared pass of the gradient proxies: :func:`run_gradient_pass` over the chunks ``steps`` of the
+    batch, with Fisher terms on the chunks in ``fisher``."""
+    return SharedPass(GRADIENT_PASS_KEY, run_gradient_pass, tuple(steps), frozenset(fisher))
+
+
+def run_gradient_pass(factory: NetworkFactory, batch: Batch | None, device: torch.device,
+                      steps: tuple[Hashable, ...], reads: frozenset[Hashable]) -> GradientChunks:
+    """:func:`gradient_chunks` of the labelled ``batch`` on a network built by :func:`~proxies.mechanics.build`
+    (PyTorch's default init, train mode), over the chunks ``steps``, with Fisher terms on those in ``reads``."""
+    batch = labelled(batch, device, "the loss-gradient pass")
+    return gradient_chunks(build(factory, device), batch.images, batch.labels, steps, reads)
+
+
+def labelled(batch: Batch | None, device: torch.device, proxy: str) -> Batch:
+    """The batch on ``device``; a one-line error naming ``proxy`` when it has no labels."""
+    if batch is None or batch.labels is None:
+        raise ProxyError(f"{proxy} needs a batch of images with labels")
+    return Batch(batch.images.to(device), batch.labels.to(device), batch.num_classes, batch.source)
 
 
 def accumulate(total: Tensor | None, g: Tensor | None) -> Tensor | None:
@@ -156,6 +246,28 @@ class LossSaliency(Proxy):
 
     def labelled(self, batch: Batch | None, device: torch.device) -> Batch:
         """The batch on ``device``; a one-line error when it has no labels."""
-        if batch is None or batch.labels is None:
-            raise ProxyError(f"{self.name} needs a batch of images with labels")
-        return Batch(batch.images.to(device), batch.labels.to(device), batch.num_classes, batch.source)
+        return labelled(batch, device, self.name)
+
+
+@dataclass
+class GradientSaliency(LossSaliency):
+    """A loss saliency read from :func:`loss_pass` (snip, plain, fisher), scored from the shared
+    :func:`gradient_pass` when asked for with other readers of it, from its own pass otherwise."""
+
+    fisher_terms: ClassVar[bool] = False
+    """Whether the saliency reads the Fisher terms besides the weight gradients."""
+
+    @abstractmethod
+    def saliency(self, p: LossPass) -> Tensor:
+        """The score, from the pass summed over the chunks."""
+
+    def shared_pass(self) -> SharedPass:
+        steps = spans(self.batch_size, self.split_data)
+        return gradient_pass(steps, steps if self.fisher_terms else ())
+
+    def from_pass(self, result: GradientChunks, batch: Batch | None) -> Tensor:
+        return self.saliency(result.loss_pass(spans(len(batch), self.split_data), self.fisher_terms))
+
+    def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> Tensor:
+        batch = self.labelled(batch, device)
+        return self.saliency(loss_pass(build(factory, device), batch, self.split_data, self.fisher_terms))

@@ -9,12 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
 from torch import Tensor
 
-from proxies.base import Batch, NetworkFactory, Reference
-from proxies.loss_saliency import SHARED_CHOICES, ZERO_COST_PAPER, LossPass, LossSaliency, layer_sum, loss_pass
-from proxies.mechanics import build
+from proxies.base import Reference
+from proxies.loss_saliency import SHARED_CHOICES, ZERO_COST_PAPER, GradientSaliency, LossPass, layer_sum
 from proxies.registry import register
 
 
@@ -26,7 +24,7 @@ def plain_score(p: LossPass) -> Tensor:
 
 @register
 @dataclass
-class Plain(LossSaliency):
+class Plain(GradientSaliency):
     """Σ over conv and linear weights of W ⊙ ∂L/∂W, signed (no absolute value).
 
     Reference choices (zero-cost-nas ``plain``, registered with ``bn=True``, ``mode='param'``): the shared
@@ -47,6 +45,5 @@ class Plain(LossSaliency):
                      "layers, signed; higher counts as better, as NASLib ranks it",
         })
 
-    def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> Tensor:
-        batch = self.labelled(batch, device)
-        return plain_score(loss_pass(build(factory, device), batch, self.split_data))
+    def saliency(self, p: LossPass) -> Tensor:
+        return plain_score(p)

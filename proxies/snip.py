@@ -9,12 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
 from torch import Tensor
 
-from proxies.base import Batch, NetworkFactory, Reference
-from proxies.loss_saliency import SHARED_CHOICES, ZERO_COST_PAPER, LossPass, LossSaliency, layer_sum, loss_pass
-from proxies.mechanics import build
+from proxies.base import Reference
+from proxies.loss_saliency import SHARED_CHOICES, ZERO_COST_PAPER, GradientSaliency, LossPass, layer_sum
 from proxies.registry import register
 
 
@@ -26,7 +24,7 @@ def snip_score(p: LossPass) -> Tensor:
 
 @register
 @dataclass
-class Snip(LossSaliency):
+class Snip(GradientSaliency):
     """Σ over conv and linear weights of the connection sensitivity |∂L/∂m| = |W ⊙ ∂L/∂W|.
 
     Reference choices (zero-cost-nas ``snip``, registered with ``bn=True``, ``mode='param'``):
@@ -50,6 +48,5 @@ class Snip(LossSaliency):
                      "layers (biases and BN parameters excluded)",
         })
 
-    def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> Tensor:
-        batch = self.labelled(batch, device)
-        return snip_score(loss_pass(build(factory, device), batch, self.split_data))
+    def saliency(self, p: LossPass) -> Tensor:
+        return snip_score(p)

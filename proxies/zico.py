@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from proxies.base import Batch, NanPolicy, Needs, NetworkFactory, Proxy, ProxyError, Reference
-from proxies.mechanics import build, weight_layers
+from proxies.loss_saliency import GradientChunks, Span, accumulate, gradient_chunks, gradient_pass, spans
+from proxies.mechanics import build
 from proxies.options import GE
 from proxies.registry import register
+from proxies.shared_pass import SharedPass
 
 Gradients = Literal["accumulated", "per_batch"]
 
@@ -47,27 +48,28 @@ def batch_gradients(net: nn.Module, images: Tensor, labels: Tensor, batches: int
                     gradients: Gradients = "accumulated") -> list[list[Tensor | None]]:
     """The weight gradients of every conv and linear layer (:func:`proxies.mechanics.weight_layers`) after
     each of ``batches`` consecutive mini-batches of ``images``: cross-entropy against ``labels``, one forward
-    and backward per mini-batch in the network's current mode.
+    and backward per mini-batch in the network's current mode (:func:`proxies.loss_saliency.gradient_chunks`).
 
     Mini-batch k holds images [k·N/batches, (k+1)·N/batches) (integer division, as the MeCo repo's ZiCo port
-    splits one batch); an empty one (fewer images than batches) is skipped. ``accumulated``: record k is the
-    sum of the first k mini-batches' gradients, what ``.grad`` holds when no ``zero_grad`` separates the
-    backward passes (SLDGroup's ``getzico``); ``per_batch``: each mini-batch's own gradient (AZ-NAS's port
-    zeroes the gradients before each batch).
+    splits one batch); an empty one (fewer images than batches) is skipped. See :func:`gradient_records` for
+    ``gradients``.
     """
-    weights = [m.weight for m in weight_layers(net)]
-    n = len(images)
-    records: list[list[Tensor | None]] = []
-    for k in range(batches):
-        start, end = k * n // batches, (k + 1) * n // batches
-        if start == end:
-            continue
-        loss = F.cross_entropy(net(images[start:end]), labels[start:end])
-        grads = list(torch.autograd.grad(loss, weights, allow_unused=True))
-        if gradients == "accumulated" and records:
-            grads = [g if s is None else s if g is None else s + g for s, g in zip(records[-1], grads, strict=True)]
-        records.append(grads)
-    return records
+    steps = spans(len(images), batches)
+    return gradient_records(gradient_chunks(net, images, labels, steps), steps, gradients)
+
+
+def gradient_records(chunks: GradientChunks, steps: Sequence[Span], gradients: Gradients) -> list[list[Tensor | None]]:
+    """The gradient records of the mini-batches ``steps`` of ``chunks``. ``accumulated``: record k is the sum of
+    the first k mini-batches' gradients, what ``.grad`` holds when no ``zero_grad`` separates the backward
+    passes (SLDGroup's ``getzico``); ``per_batch``: each mini-batch's own gradient (AZ-NAS's port zeroes the
+    gradients before each batch)."""
+    result: list[list[Tensor | None]] = []
+    for span in steps:
+        grads = list(chunks.grads[span])
+        if gradients == "accumulated" and result:
+            grads = [accumulate(s, g) for s, g in zip(result[-1], grads, strict=True)]
+        result.append(grads)
+    return result
 
 
 @register
@@ -93,6 +95,9 @@ class ZiCo(Proxy):
     between the two backward passes, so the second record is g₁ + g₂ (the MeCo repo's port does the same);
     ``per_batch``: records g₁ and g₂ (the AZ-NAS port, ``zero_grad(set_to_none=True)`` before each batch; the
     ZiCo row of VKDNW's NB201 table comes from it). With two records a, b the ratio is (|a| + |b|)/|a − b|.
+
+    Its mini-batches are chunks of :func:`~proxies.loss_saliency.gradient_pass`, the first being the batch the
+    single-batch gradient proxies (snip, plain, fisher, grad_norm) see, so it shares their pass.
     """
 
     name: ClassVar[str] = "zico"
@@ -120,6 +125,12 @@ class ZiCo(Proxy):
     batch_size: int = field(default=128, metadata={GE: 1})
     batches: int = field(default=2, metadata={GE: 1})
     gradients: Gradients = "accumulated"
+
+    def shared_pass(self) -> SharedPass:
+        return gradient_pass(spans(self.batch_size, self.batches))
+
+    def from_pass(self, result: GradientChunks, batch: Batch | None) -> float:
+        return zico_score(gradient_records(result, spans(len(batch), self.batches), self.gradients))
 
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> float:
         if batch is None or batch.labels is None:
