@@ -51,6 +51,7 @@ from bench.store import ResultStore, ScoreRow, StoreError, software_versions
 from bench.tables import import_table
 from proxies import Batch, NetworkFactory, Proxy, ProxyError, ProxyResult
 from proxies.base import VariantUnavailable
+from proxies.shared_pass import plan
 
 DEFAULT_IMAGE_BATCH = 64
 """Images loaded for a proxy that declares no batch size of its own (Abdelfattah's harness: 64)."""
@@ -362,7 +363,6 @@ def score_proxies(factory: NetworkFactory, proxies: Sequence[Proxy], batch_for: 
     does not stop the others: its outcome carries the error (``failure_message``) instead of a result.
     Ctrl-C propagates, and so does an error caused by a network variant the benchmark lacks
     (:class:`VariantUnavailable`), which is a configuration error no architecture could score."""
-    from proxies.shared_pass import plan
 
     supplied = [batch_for(p) if p.needs != "nothing" else None for p in proxies]
     outcomes: dict[int, ProxyOutcome] = {}
@@ -699,7 +699,8 @@ def run_benchmark(
                                        seconds=scored.result.seconds, peak_memory_mb=scored.result.peak_memory_mb,
                                        batch_source=scored.batch_source or "none", batch_seed=scored.batch_seed,
                                        disconnected=result.degenerate, threads=scored.threads,
-                                       load_avg=scored.load_avg, **key)
+                                       load_avg=scored.load_avg,
+                                       shared_with=",".join(scored.result.shared_with) or None, **key)
                         results.add(row)
                         if dedupe:
                             scored_class.setdefault((scored.position, task.seed, isomorphism[task.spec]), row)

@@ -40,7 +40,7 @@ from typing import Any
 
 import pandas as pd
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DEDUPE_NOTE = (
     "one member of each isomorphism class is scored and its score copied to the others (marked copied_from). "
     "Exact in distribution: isomorphic architectures are one function family, and a proxy at a given seed draws "
@@ -110,6 +110,9 @@ class ScoreRow:
     copied_from: str | None = None
     """``--dedupe``: the spec of the isomorphic architecture whose score this row copies (``None``: scored
     on this architecture itself)."""
+    shared_with: str | None = None
+    """The other proxies (comma-separated) whose shared pass this score was read from; its ``seconds`` is its
+    share of the group's time (``None``: scored alone)."""
 
     @property
     def nonfinite(self) -> bool:
@@ -138,7 +141,7 @@ CREATE TABLE IF NOT EXISTS scores (
     input_kind TEXT, proxy_class TEXT, options TEXT NOT NULL, higher_is_better INTEGER NOT NULL,
     population_rule TEXT, gt_key TEXT, disconnected INTEGER NOT NULL, nan_policy TEXT, zenbench_version TEXT,
     torch_version TEXT, run_id TEXT, created REAL, sample_seed INTEGER, threads INTEGER, load_avg REAL,
-    copied_from TEXT, nonfinite INTEGER NOT NULL,
+    copied_from TEXT, shared_with TEXT, nonfinite INTEGER NOT NULL,
     UNIQUE ({", ".join(KEY_COLUMNS)})
 )"""
 _FAILURES_TABLE = f"""
@@ -151,10 +154,11 @@ CREATE TABLE IF NOT EXISTS failures (
 _ADDED_COLUMNS: dict[int, tuple[tuple[str, str], ...]] = {
     3: (("sample_seed", "INTEGER"), ("threads", "INTEGER"), ("load_avg", "REAL")),
     4: (("copied_from", "TEXT"),),
+    5: (("shared_with", "TEXT"),),
 }
 """Columns each schema added to ``scores``. A converted schema-2 row gets ``sample_seed = seed`` (zenbench
 used one seed for the sample and the proxies then) and no thread count or load; a converted row of schema 2
-or 3 was scored on its own architecture (``copied_from`` NULL)."""
+to 4 was scored on its own architecture and alone (``copied_from``, ``shared_with`` NULL)."""
 _V1_COLUMNS = ("arch, dataset, proxy, option_hash, seed, value, components, seconds, peak_memory_mb, device, "
                "batch_source, batch_mode, batch_seed, batch_size, data_source, input_kind, proxy_class, options, "
                "higher_is_better, gt_key, disconnected, nan_policy, zenbench_version, torch_version, run_id, created, "
@@ -213,11 +217,11 @@ class ResultStore:
             version = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if version is not None and version[0] == "1":
                 _migrate_v1(self._db)
-            elif version is not None and version[0] in ("2", "3"):
+            elif version is not None and version[0] in ("2", "3", "4"):
                 _add_columns(self._db, int(version[0]))
             elif version is not None and version[0] != str(SCHEMA_VERSION):
                 raise StoreError(f"results store {str(self.path)!r} has schema {version[0]}, this zenbench "
-                                 f"reads schema {SCHEMA_VERSION} (and converts schemas 1 to 3)")
+                                 f"reads schema {SCHEMA_VERSION} (and converts schemas 1 to 4)")
             self._db.executescript(_SCHEMA + _SCORES_TABLE + ";" + _FAILURES_TABLE + ";")
             if version is None:
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -396,6 +400,9 @@ class ResultStore:
             frame[column] = self._decode(frame, column, _mapping)
         frame["population_rule"] = self._decode(frame, "population_rule",
                                                 lambda t: None if _is_null(t) else _mapping(t))
+        for column in ("copied_from", "shared_with"):  # text or NULL: None, never NaN
+            frame[column] = pd.Series([None if _is_null(v) else str(v) for v in frame[column]], index=frame.index,
+                                      dtype=object)
         for column in ("higher_is_better", "disconnected", "nonfinite"):
             frame[column] = self._decode(frame, column, _integer).astype(bool)
         return frame
@@ -415,7 +422,7 @@ def _row_values(row: ScoreRow) -> dict[str, Any]:
 
 
 _OPTIONAL = ("peak_memory_mb", "batch_seed", "batch_size", "sample_seed", "threads", "load_avg", "copied_from",
-             "population_rule")
+             "shared_with", "population_rule")
 """Row fields that may be NULL (``None`` in a :class:`ScoreRow`)."""
 _JSON_COLUMNS = ("components", "options", "population_rule", "config")
 _KEY_MATCH = " AND ".join(f"{c}=?" for c in KEY_COLUMNS)
@@ -507,7 +514,7 @@ def _finish_migration(db: sqlite3.Connection, from_schema: int) -> None:
 
 
 def _add_columns(db: sqlite3.Connection, from_schema: int) -> None:
-    """Convert a store of schema 2 or 3 in place, in one transaction: add the :data:`_ADDED_COLUMNS` of every
+    """Convert a store of schema 2, 3 or 4 in place, in one transaction: add the :data:`_ADDED_COLUMNS` of every
     later schema (and, from 2, the ``failures`` table)."""
     db.execute("BEGIN IMMEDIATE")
     try:

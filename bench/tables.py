@@ -46,7 +46,7 @@ _INTEGERS = ("seed", "batch_seed", "batch_size", "sample_seed", "threads")
 _BOOLEANS = ("higher_is_better", "disconnected")
 _MAPPINGS = ("options", "population_rule")
 _TEXTS = ("network", "device", "batch_source", "batch_mode", "data_source", "input_kind", "proxy_class", "gt_key",
-          "nan_policy", "zenbench_version", "torch_version", "run_id", "copied_from", *_MAPPINGS)
+          "nan_policy", "zenbench_version", "torch_version", "run_id", "copied_from", "shared_with", *_MAPPINGS)
 """Row fields read back as text (a spec such as ``12`` in ``copied_from`` is not a number)."""
 
 
@@ -253,8 +253,9 @@ def _score_row(values: dict[str, Any], table: Path, label: str) -> ScoreRow:
     for name in ("peak_memory_mb", "load_avg"):
         value = values.get(name)
         values[name] = None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
-    if isinstance(values.get("copied_from"), float):  # an empty cell: scored on its own architecture
-        values["copied_from"] = None
+    for name in ("copied_from", "shared_with"):  # an empty cell: scored on its own architecture, alone
+        if isinstance(values.get(name), float):
+            values[name] = None
     try:
         return ScoreRow(**values)
     except TypeError as exc:

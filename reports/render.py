@@ -413,6 +413,7 @@ def protocol_table(rows: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
             "batch_size": ", ".join(sorted({str(int(b)) for b in group["batch_size"].dropna()})) or "–",
             "seed": ", ".join(sorted({str(s) for s in group["seed"]})),
             "copied": int(group["copied_from"].notna().sum()) if "copied_from" in group else 0,
+            "shared": int(group["shared_with"].notna().sum()) if "shared_with" in group else 0,
             "device": ", ".join(sorted(set(group["device"]))), "gt_key": ", ".join(sorted(set(group["gt_key"]))),
             "nan_policy": ", ".join(sorted(set(group["nan_policy"]))),
             "zenbench": ", ".join(sorted(set(group["zenbench_version"]))),
@@ -686,12 +687,16 @@ def _protocol_section(protocol: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
     lines = ["## Protocol", ""]
     if not protocol.empty:
         columns = ["dataset", "proxy", "network", "proxy_class", "option_hash", "options", "input_kind", "batch",
-                   "batch_size", "seed", "device", "gt_key", "nan_policy", "copied"]
+                   "batch_size", "seed", "device", "gt_key", "nan_policy", "copied", "shared"]
         lines += ["Init and BN handling are each proxy's reference defaults unless an option says otherwise (see "
                   "the docstring of its class).", "",
                   markdown_table(columns, protocol[columns].astype(str).to_numpy().tolist()), ""]
         versions = sorted(set(zip(protocol["zenbench"], protocol["torch"], strict=True)))
         lines += ["Software: " + "; ".join(f"zenbench {z}, torch {t}" for z, t in versions) + ".", ""]
+        if protocol["shared"].sum() > 0:
+            lines += ["`shared`: scores read from one pass shared with other proxies of the run (the same network, "
+                      "batch and forward/backward; the values are bit-identical to scoring alone); their cost is "
+                      "the proxy's share of the group's time.", ""]
         if protocol["copied"].sum() > 0:
             lines += [f"`copied`: scores of a deduplicated run (`--dedupe`): {DEDUPE_NOTE}", ""]
         lines += _reference_choices(protocol, runs)

@@ -118,3 +118,16 @@ def test_ctrl_c_propagates() -> None:
     batch = synthetic_batch(factory, 64)
     with pytest.raises(KeyboardInterrupt):
         score_proxies(factory, [proxies.get("snip"), proxies.get("plain")], lambda _: batch, "cpu", 0)
+
+
+def test_the_store_records_which_scores_came_from_a_shared_pass(tmp_path, nb201_csv):
+    from bench.runner import run_benchmark
+    from bench.store import ResultStore
+
+    gt = benchmarks.get("nb201").ground_truth(nb201_csv)
+    run_benchmark(tmp_path / "s.db", ["snip", "plain", "params"], sample=2, seed=0, device="cpu", ground_truth=gt,
+                  data_source="noise", progress=False)
+    with ResultStore(tmp_path / "s.db", create=False) as store:
+        rows = store.scores()
+    shared = dict(zip(rows["proxy"], rows["shared_with"], strict=False))
+    assert shared == {"snip": "plain", "plain": "snip", "params": None}

@@ -281,19 +281,20 @@ def test_failures_are_recorded_and_cleared_by_a_success(tmp_path):
         assert store.failures().empty
 
 
-@pytest.mark.parametrize("schema", [2, 3])
-def test_new_columns_round_trip_and_a_schema_2_or_3_store_is_converted(tmp_path, schema):
+@pytest.mark.parametrize("schema", [2, 3, 4])
+def test_new_columns_round_trip_and_an_older_store_is_converted(tmp_path, schema):
     with ResultStore(tmp_path / "s.db") as store:
-        store.add(make_row(0, sample_seed=5, threads=2, load_avg=0.75, copied_from="arch9"))
+        store.add(make_row(0, sample_seed=5, threads=2, load_avg=0.75, copied_from="arch9", shared_with="snip,plain"))
         row = store.scores().iloc[0]
-    assert (row["seed"], row["sample_seed"], row["threads"], row["load_avg"], row["copied_from"]) == \
-        (0, 5, 2, 0.75, "arch9")
+    assert (row["seed"], row["sample_seed"], row["threads"], row["load_avg"], row["copied_from"],
+            row["shared_with"]) == (0, 5, 2, 0.75, "arch9", "snip,plain")
     old = tmp_path / "old.db"
     db = sqlite3.connect(old)
     db.executescript(f"""
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         INSERT INTO meta VALUES ('schema_version', '{schema}');""")
-    later = ("copied_from",) if schema == 3 else ("sample_seed", "threads", "load_avg", "copied_from")
+    later = {2: ("sample_seed", "threads", "load_avg", "copied_from", "shared_with"),
+             3: ("copied_from", "shared_with"), 4: ("shared_with",)}[schema]
     columns = [c for c in _SCORE_COLUMNS if c not in later]
     db.execute(f"CREATE TABLE scores ({', '.join(columns)}, UNIQUE ({', '.join(KEY_COLUMNS)}))")
     values = {**{f.name: getattr(make_row(3, seed=4), f.name) for f in dataclasses.fields(ScoreRow)},
@@ -305,8 +306,8 @@ def test_new_columns_round_trip_and_a_schema_2_or_3_store_is_converted(tmp_path,
     with ResultStore(old, create=False) as store:
         row = store.scores().iloc[0]
         expected_sample_seed = 4 if schema == 2 else make_row(3).sample_seed  # schema 3 stored its own
-        assert (row["arch"], row["seed"], row["sample_seed"], row["copied_from"]) == \
-            ("arch3", 4, expected_sample_seed, None)
+        assert (row["arch"], row["seed"], row["sample_seed"], row["copied_from"], row["shared_with"]) == \
+            ("arch3", 4, expected_sample_seed, None, None)
         assert store.failures().empty
     db = sqlite3.connect(old)
     assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
