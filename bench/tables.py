@@ -137,7 +137,7 @@ def export_table(store: str | os.PathLike, table: str | os.PathLike, *, benchmar
     protocols = rows.drop_duplicates(list(_PROTOCOL_KEY))[[*_PROTOCOL_KEY, "options"]].reset_index(drop=True)
     labels = column_labels(protocols)
     archs = sorted(set(rows["arch"]))
-    wide = pd.DataFrame({"arch": archs})
+    data: dict[str, Any] = {"arch": archs}
     columns: dict[str, Any] = {}
     candidates = [f.name for f in fields(ScoreRow) if f.name not in _DROPPED and f.name not in _PER_ROW_ALWAYS
                   and f.name != "components"]
@@ -155,8 +155,8 @@ def export_table(store: str | os.PathLike, table: str | os.PathLike, *, benchmar
                 constant[name] = dict(value) if isinstance(value, Mapping) else _plain(value)
             else:
                 per_row.append(name)
-        wide[label] = group["value"].to_numpy()
-        wide[f"{label}.seconds"] = group["seconds"].round(ROUNDING["seconds"]).to_numpy()
+        data[label] = group["value"].to_numpy()
+        data[f"{label}.seconds"] = group["seconds"].round(ROUNDING["seconds"]).to_numpy()
         for name in per_row:
             values = group[name]
             if name in ROUNDING:
@@ -164,13 +164,14 @@ def export_table(store: str | os.PathLike, table: str | os.PathLike, *, benchmar
             elif name in _MAPPINGS:
                 values = values.map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v))
                                     else json.dumps(v, sort_keys=True))
-            wide[f"{label}.{name}"] = values.to_numpy()
+            data[f"{label}.{name}"] = values.to_numpy()
         component_names = sorted({k for c in part["components"] for k in c})
         for component in component_names:
-            wide[f"{label}:{component}"] = group["components"].map(
+            data[f"{label}:{component}"] = group["components"].map(
                 lambda c, k=component: c.get(k, math.nan) if isinstance(c, Mapping) else math.nan).to_numpy()
         columns[label] = {"key": {c: _plain(key[c]) for c in _PROTOCOL_KEY}, "constant": constant,
                           "per_row": per_row, "components": component_names, "n_scores": int(scored.sum())}
+    wide = pd.DataFrame(data)
     zenbench_version, torch_version = software_versions()
     meta = {
         "format": TABLE_FORMAT, "version": TABLE_VERSION, "benchmark": bench_name, "dataset": dataset_name,
