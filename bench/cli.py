@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "bench.cli_score",
     "bench.cli_train",
     "bench.cli_search",
+    "bench.cli_validate",
     "bench.cli_proxies",
 ]
 
