@@ -24,15 +24,16 @@ the released file copies each one's result to its equivalent keys.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from torch import Tensor, nn
 
 from proxies.base import resolve_variant
+from search.spaces.cell_mutation import CellMutationSpace
 from search.spaces.zennet_space import Metrics
 
 OPS: tuple[str, ...] = ("id", "ir_3x3_t3", "ir_5x5_t6")
@@ -303,7 +304,7 @@ def mutate_one_layer(arch: MacroArch, rng: np.random.Generator) -> MacroArch:
 
 
 @dataclass(frozen=True)
-class MacroMutationSpace:
+class MacroMutationSpace(CellMutationSpace[MacroArch]):
     """NAS-Bench-Macro for the EA (the ``search.evolution.SearchSpace`` protocol), as ``Nb201MutationSpace``:
     uniformly random warm-up architectures (REA's random initial population), children one layer's op away
     from their parent (regularized evolution's mutation, Real et al. 2019), analytic params and FLOPs.
@@ -312,36 +313,21 @@ class MacroMutationSpace:
     changes the network: it changes the multiset of ops of one stage, which the identities' positions cannot
     restore."""
 
-    dataset: str = "cifar10"
+    name: ClassVar[str] = "macro"
+    title: ClassVar[str] = "NAS-Bench-Macro"
+    datasets: ClassVar[Mapping[str, tuple[int, int]]] = DATASETS
 
-    def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ValueError(f"unknown NAS-Bench-Macro dataset {self.dataset!r}; expected one of {', '.join(DATASETS)}")
-
-    @property
-    def name(self) -> str:
-        return "macro"
-
-    def warmup_child(self, rng: np.random.Generator) -> MacroArch:
+    def random(self, rng: np.random.Generator) -> MacroArch:
         return random_arch(rng)
 
-    def child(self, parent: MacroArch, rng: np.random.Generator) -> MacroArch:
+    def mutate(self, parent: MacroArch, rng: np.random.Generator) -> MacroArch:
         return mutate_one_layer(parent, rng)
 
-    def metrics(self, candidate: MacroArch) -> Metrics:
-        num_classes, resolution = DATASETS[self.dataset]
+    def measure(self, candidate: MacroArch, num_classes: int, resolution: int) -> Metrics:
         computing = sum(1 for op, c_in, c_out, stride in candidate.layers()
                         if op != "id" or stride != 1 or c_in != c_out)
         return Metrics(params=macro_param_count(candidate, num_classes),
                        flops=macro_flops(candidate, num_classes, resolution), layers=2 + computing)
 
-    @staticmethod
-    def to_string(candidate: MacroArch) -> str:
-        return candidate.to_string()
-
-    @staticmethod
-    def from_string(text: str) -> MacroArch:
+    def parse(self, text: str) -> MacroArch:
         return MacroArch.from_string(text)
-
-    def describe(self) -> dict[str, Any]:
-        return {"space": self.name, "dataset": self.dataset}

@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -46,6 +46,7 @@ from torch import Tensor, nn
 
 from proxies.base import resolve_variant
 from search.evolution import Metrics
+from search.spaces.cell_mutation import CellMutationSpace
 
 INPUT = "input"
 OUTPUT = "output"
@@ -496,38 +497,23 @@ def _valid_cell(matrix: np.ndarray, ops: tuple[str, ...]) -> Nb101Cell | None:
 
 
 @dataclass(frozen=True)
-class Nb101MutationSpace:
+class Nb101MutationSpace(CellMutationSpace[Nb101Cell]):
     """NB101 cells for the EA (the ``search.evolution.SearchSpace`` protocol): random valid warm-up cells
     (REA's random initial population), nasbench's mutation, analytic params/FLOPs."""
 
-    dataset: str = "cifar10"
+    name: ClassVar[str] = "nb101"
+    title: ClassVar[str] = "NB101"
+    datasets: ClassVar[Mapping[str, tuple[int, int]]] = DATASETS
 
-    def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ValueError(f"unknown NB101 dataset {self.dataset!r}; expected one of {', '.join(DATASETS)}")
-
-    @property
-    def name(self) -> str:
-        return "nb101"
-
-    def warmup_child(self, rng: np.random.Generator) -> Nb101Cell:
+    def random(self, rng: np.random.Generator) -> Nb101Cell:
         return random_cell(rng)
 
-    def child(self, parent: Nb101Cell, rng: np.random.Generator) -> Nb101Cell:
+    def mutate(self, parent: Nb101Cell, rng: np.random.Generator) -> Nb101Cell:
         return mutate_cell(parent, rng)
 
-    def metrics(self, candidate: Nb101Cell) -> Metrics:
-        num_classes, resolution = DATASETS[self.dataset]
+    def measure(self, candidate: Nb101Cell, num_classes: int, resolution: int) -> Metrics:
         return Metrics(params=nb101_param_count(candidate, num_classes),
                        flops=nb101_flops(candidate, num_classes, resolution=resolution), layers=None)
 
-    @staticmethod
-    def to_string(candidate: Nb101Cell) -> str:
-        return candidate.to_string()
-
-    @staticmethod
-    def from_string(text: str) -> Nb101Cell:
+    def parse(self, text: str) -> Nb101Cell:
         return Nb101Cell.from_string(text)
-
-    def describe(self) -> dict[str, Any]:
-        return {"space": self.name, "dataset": self.dataset}

@@ -8,12 +8,14 @@ warm-up, as ZenNAS does for its structures, would make the first generation one 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 
 from search.evolution import Metrics
+from search.spaces.cell_mutation import CellMutationSpace
 from search.spaces.nb201 import DATASETS, EDGES, OPS, Nb201Arch, nb201_flops, nb201_param_count
 
 NUM_ARCHS = len(OPS) ** len(EDGES)
@@ -45,37 +47,22 @@ def mutate_one_edge(arch: Nb201Arch, rng: np.random.Generator) -> Nb201Arch:
 
 
 @dataclass(frozen=True)
-class Nb201MutationSpace:
+class Nb201MutationSpace(CellMutationSpace[Nb201Arch]):
     """NB201 cells for the EA: random warm-up cells, one-edge children, analytic params/FLOPs."""
 
-    dataset: str = "cifar10"
+    name: ClassVar[str] = "nb201"
+    title: ClassVar[str] = "NB201"
+    datasets: ClassVar[Mapping[str, tuple[int, int]]] = DATASETS
 
-    def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ValueError(f"unknown NB201 dataset {self.dataset!r}; expected one of {', '.join(DATASETS)}")
-
-    @property
-    def name(self) -> str:
-        return "nb201"
-
-    def warmup_child(self, rng: np.random.Generator) -> Nb201Arch:
+    def random(self, rng: np.random.Generator) -> Nb201Arch:
         return random_arch(rng)
 
-    def child(self, parent: Nb201Arch, rng: np.random.Generator) -> Nb201Arch:
+    def mutate(self, parent: Nb201Arch, rng: np.random.Generator) -> Nb201Arch:
         return mutate_one_edge(parent, rng)
 
-    def metrics(self, candidate: Nb201Arch) -> Metrics:
-        num_classes, resolution = DATASETS[self.dataset]
+    def measure(self, candidate: Nb201Arch, num_classes: int, resolution: int) -> Metrics:
         return Metrics(params=nb201_param_count(candidate, num_classes),
                        flops=nb201_flops(candidate, num_classes, resolution), layers=None)
 
-    @staticmethod
-    def to_string(candidate: Nb201Arch) -> str:
-        return candidate.to_string()
-
-    @staticmethod
-    def from_string(text: str) -> Nb201Arch:
+    def parse(self, text: str) -> Nb201Arch:
         return Nb201Arch.from_string(text)
-
-    def describe(self) -> dict[str, Any]:
-        return {"space": self.name, "dataset": self.dataset}
