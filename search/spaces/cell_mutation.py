@@ -5,31 +5,26 @@ mutation per child, analytic metrics for the budgets, and the spec string round 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
 from search.evolution import Metrics
+from search.spaces.datasets import OnDataset
 
 C = TypeVar("C")
 
 
 @dataclass(frozen=True)
-class CellMutationSpace(ABC, Generic[C]):
+class CellMutationSpace(OnDataset, ABC, Generic[C]):
     """A benchmark's architectures for the EA on ``dataset`` (one of :attr:`datasets`)."""
 
     dataset: str = "cifar10"
     name: ClassVar[str]
-    title: ClassVar[str]
-    datasets: ClassVar[Mapping[str, tuple[int, int]]]
-    """Dataset → (classes, input resolution) of the space's networks."""
 
     def __post_init__(self) -> None:
-        if self.dataset not in self.datasets:
-            raise ValueError(f"unknown {self.title} dataset {self.dataset!r}; expected one of "
-                             f"{', '.join(self.datasets)}")
+        self._check_dataset()
 
     @abstractmethod
     def random(self, rng: np.random.Generator) -> C:
@@ -54,8 +49,7 @@ class CellMutationSpace(ABC, Generic[C]):
         return self.mutate(parent, rng)
 
     def metrics(self, candidate: C) -> Metrics:
-        num_classes, resolution = self.datasets[self.dataset]
-        return self.measure(candidate, num_classes, resolution)
+        return self.measure(candidate, self.num_classes, self.input_shape[1])
 
     @staticmethod
     def to_string(candidate: Any) -> str:

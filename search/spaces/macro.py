@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from proxies.base import resolve_variant
 from search.spaces.cell_mutation import CellMutationSpace
+from search.spaces.datasets import OnDataset
 from search.spaces.zennet_space import Metrics
 
 OPS: tuple[str, ...] = ("id", "ir_3x3_t3", "ir_5x5_t6")
@@ -258,7 +259,7 @@ def macro_flops(arch: str | MacroArch, num_classes: int = 10, resolution: int = 
 
 
 @dataclass(frozen=True)
-class MacroFactory:
+class MacroFactory(OnDataset):
     """Network factory for one NAS-Bench-Macro architecture: each call builds a fresh :class:`MacroNetwork`.
 
     ``factory(variant=NAME)`` builds a variant of :data:`VARIANT_OVERRIDES` (any other name:
@@ -268,19 +269,12 @@ class MacroFactory:
 
     arch: MacroArch
     dataset: str = "cifar10"
+    title: ClassVar[str] = "NAS-Bench-Macro"
+    datasets: ClassVar[Mapping[str, tuple[int, int]]] = DATASETS
 
     def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ValueError(f"unknown NAS-Bench-Macro dataset {self.dataset!r}; expected one of {', '.join(DATASETS)}")
+        self._check_dataset()
         object.__setattr__(self, "arch", parse_arch(self.arch))
-
-    @property
-    def num_classes(self) -> int:
-        return DATASETS[self.dataset][0]
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return (3, DATASETS[self.dataset][1], DATASETS[self.dataset][1])
 
     def __call__(self, variant: str | None = None, **overrides: Any) -> MacroNetwork:
         options = {} if variant is None else resolve_variant(variant, VARIANT_OVERRIDES, "NAS-Bench-Macro")

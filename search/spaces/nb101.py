@@ -47,6 +47,7 @@ from torch import Tensor, nn
 from proxies.base import resolve_variant
 from search.evolution import Metrics
 from search.spaces.cell_mutation import CellMutationSpace
+from search.spaces.datasets import OnDataset
 
 INPUT = "input"
 OUTPUT = "output"
@@ -420,7 +421,7 @@ class Nb101Network(nn.Module):
 
 
 @dataclass(frozen=True)
-class Nb101Factory:
+class Nb101Factory(OnDataset):
     """Network factory for one NB101 cell and dataset: each call builds a fresh :class:`Nb101Network`.
 
     Keyword overrides are :class:`Nb101Network` arguments. NB101 defines one network per cell and no named
@@ -430,18 +431,12 @@ class Nb101Factory:
 
     cell: Nb101Cell
     dataset: str = "cifar10"
+    title: ClassVar[str] = "NB101"
+    datasets: ClassVar[Mapping[str, tuple[int, int]]] = DATASETS
 
     def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ValueError(f"unknown NB101 dataset {self.dataset!r}; expected one of {', '.join(DATASETS)}")
+        self._check_dataset()
 
-    @property
-    def num_classes(self) -> int:
-        return DATASETS[self.dataset][0]
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return (3, DATASETS[self.dataset][1], DATASETS[self.dataset][1])
 
     def __call__(self, variant: str | None = None, **overrides: Any) -> Nb101Network:
         if variant is not None:

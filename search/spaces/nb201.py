@@ -19,15 +19,16 @@ blocks' BNs ``affine=False`` (tracking); stem and final BN as above. Named varia
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from proxies.base import resolve_variant
+from search.spaces.datasets import OnDataset
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 """Operation names in NAS-Bench-201's own order; the index of an op is its position here."""
@@ -378,7 +379,7 @@ def variant_overrides(variant: str | None) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Nb201Factory:
+class Nb201Factory(OnDataset):
     """Network factory for one NB201 architecture and dataset: each call builds a fresh network.
 
     ``network`` (default ``"default"``) is one of :data:`NETWORKS`. ``variant=NAME`` builds a named variant
@@ -389,20 +390,14 @@ class Nb201Factory:
     arch: Nb201Arch
     dataset: str = "cifar10"
     network: str = "default"
+    title: ClassVar[str] = "NB201"
+    datasets: ClassVar[Mapping[str, tuple[int, int]]] = DATASETS
 
     def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ValueError(f"unknown NB201 dataset {self.dataset!r}; expected one of {', '.join(DATASETS)}")
+        self._check_dataset()
         _check_network(self.network)
         object.__setattr__(self, "arch", parse_arch(self.arch))
 
-    @property
-    def num_classes(self) -> int:
-        return DATASETS[self.dataset][0]
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return (3, DATASETS[self.dataset][1], DATASETS[self.dataset][1])
 
     def __call__(self, variant: str | None = None, **overrides: object) -> Nb201Network:
         kwargs: dict[str, object] = {"num_classes": self.num_classes, "network": self.network,
