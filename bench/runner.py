@@ -617,17 +617,23 @@ def run_benchmark(
         todo = [(a, s, ks) for a, s, ks in todo if ks]
         n_tasks = len(specs) * len(proxy_list) * len(seeds)
         n_todo = sum(len(ks) for _, _, ks in todo)
-        isomorphism = {a: str(bench_obj.isomorphism_id(bench_obj.parse(a))) for a, _, _ in todo} if dedupe else {}
+        isomorphism: dict[str, str] = {}
+        """Spec → isomorphism class (``dedupe``), each spec parsed once."""
+
+        def class_of(spec: str) -> str:
+            if spec not in isomorphism:
+                isomorphism[spec] = str(bench_obj.isomorphism_id(bench_obj.parse(spec)))
+            return isomorphism[spec]
+
+        wanted_classes = {class_of(a) for a, _, _ in todo} if dedupe else set()
         scored_class: dict[tuple[int, int, str], ScoreRow] = {}
         """(proxy position, init seed, class) → a row scored on a member of the class (``dedupe``)."""
         if dedupe and todo:
-            wanted_classes = set(isomorphism.values())
             for k, (p, h) in enumerate(zip(proxy_list, hashes, strict=True)):
                 for s in seeds:
                     for row in results.own_rows(*protocol, p.name, h, s):
-                        cls = str(bench_obj.isomorphism_id(bench_obj.parse(row.arch)))
-                        if cls in wanted_classes:
-                            scored_class.setdefault((k, s, cls), row)
+                        if class_of(row.arch) in wanted_classes:
+                            scored_class.setdefault((k, s, class_of(row.arch)), row)
         run = results.begin_run(command, config, config.get("device_name", str(torch_device)))
         inline = executor == "local" and workers == 1
         job = ScoringJob(bench_obj if inline else bench_name, dataset, network, tuple(proxy_list),

@@ -24,6 +24,7 @@ import gzip
 import json
 import math
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.store import KEY_COLUMNS, MergeConflictError, ResultStore, ScoreRow, StoreError, software_versions
+from bench.store import MergeConflictError, ResultStore, ScoreRow, StoreError, merge_stores, software_versions
 
 TABLE_FORMAT = "zenbench-score-table"
 TABLE_VERSION = 1
@@ -264,26 +265,18 @@ def _score_row(values: dict[str, Any], table: Path, label: str) -> ScoreRow:
 
 
 def import_table(table: str | os.PathLike, store: str | os.PathLike) -> TableSummary:
-    """Write the rows of ``table`` into ``store`` (created if new) with their run records; rows already there
-    must hold the same value and components, else nothing is written and :class:`MergeConflictError` names
-    the first conflicting key."""
+    """Write the rows of ``table`` into ``store`` (created if new) with their run records, through
+    :func:`bench.store.merge_stores`: rows already there must hold the same value and components, else
+    nothing is written and :class:`~bench.store.MergeConflictError` names the first conflicting key."""
     rows, runs, meta = read_table(table)
-    with ResultStore(store) as results:
-        existing = results.scores(dataset=meta["dataset"], benchmark=meta["benchmark"])
-        if not existing.empty and rows:
-            known = {tuple(r[c] for c in KEY_COLUMNS): (r["value"], r["components"])
-                     for r in existing.to_dict("records")}
-            for row in rows:
-                held = known.get(tuple(getattr(row, c) for c in KEY_COLUMNS))
-                if held is not None and not (_same(held[0], row.value) and dict(held[1]) == dict(row.components)):
-                    where = {c: getattr(row, c) for c in KEY_COLUMNS}
-                    raise MergeConflictError(f"table {table} has value {row.value!r} for {where}, but store {store} "
-                                             f"has {held[0]!r}")
-        added = results.add_many(rows)
-        results.add_run_records(runs)
+    with tempfile.TemporaryDirectory() as folder:
+        staged = Path(folder) / "table.db"
+        with ResultStore(staged) as results:
+            results.add_many(rows)
+            results.add_run_records(runs)
+        try:
+            added = merge_stores([staged], store).added
+        except MergeConflictError as exc:  # name the table, not the staging file
+            raise MergeConflictError(str(exc).replace(str(staged), str(table))) from None
     return TableSummary(Path(table), sidecar_path(table), meta["benchmark"], meta["dataset"], int(meta["n_archs"]),
                         len(meta["columns"]), len(rows), added)
-
-
-def _same(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or a == b
