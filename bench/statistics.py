@@ -10,6 +10,11 @@ Metric set after NASLib's ``compute_scores`` (REFERENCE D.2), with the suite's o
   tie-breaking), so #params, which ties whole groups of cells, gets no arbitrary bonus or penalty.
 - **Kendall τ within the true top 10%**: τ-b over the architectures whose accuracy is among the best
   ``m``; architectures tied with the ``m``-th are included.
+- **nDCG@k** (``ndcg@K``, on request, not in the default table): VKDNW's top-weighted figure (CVPR 2025,
+  ``NB201/tss_utils.py``: ``sklearn.metrics.ndcg_score(y_true=[accuracy], y_score=[score], k=5000)``).
+  The gain is the accuracy itself (linear, not 2^rel − 1), the discount 1/log₂(position + 1) over the
+  proxy's first ``k`` places, normalised by the DCG of the true order; architectures tied in score share
+  their places' discounts equally (sklearn's default tie handling). ``k`` is a count, not a percentage.
 - **Bootstrap intervals**: percentile intervals (default 95%) over ``n_resamples`` (default
   :data:`DEFAULT_RESAMPLES` = 1000) resamples of the architectures with replacement, drawn from
   ``numpy.random.default_rng(seed)``. Spearman, Pearson and top-k are computed for all resamples at once
@@ -54,7 +59,33 @@ METRICS: tuple[str, ...] = (
     "kendall_tau", "spearman_rho", "pearson_r",
     *(f"top{k}_precision" for k in TOP_K_PERCENTS), f"top{TOP_TAU_PERCENT}_kendall_tau",
 )
-"""Every figure :func:`rank_metrics` estimates, in table order."""
+"""Every figure :func:`rank_metrics` estimates by default, in table order. Also accepted where metrics are
+named: ``ndcg@K`` (nDCG over the first K places, :func:`ndcg_at_k`)."""
+
+
+def ndcg_places(name: str) -> int | None:
+    """K of a metric name ``ndcg@K`` (a positive integer), or None for any other name."""
+    if not name.startswith("ndcg@"):
+        return None
+    text = name.removeprefix("ndcg@")
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"metric {name!r}: expected ndcg@K with K a positive integer, e.g. ndcg@5000")
+    return int(text)
+
+
+def check_metrics(metrics: Sequence[str]) -> list[str]:
+    """``metrics`` if each is one of :data:`METRICS` or ``ndcg@K``; else a ValueError naming the bad ones."""
+    bad = []
+    for name in metrics:
+        try:
+            known = name in METRICS or ndcg_places(name) is not None
+        except ValueError:
+            known = False
+        if not known:
+            bad.append(name)
+    if bad:
+        raise ValueError(f"unknown metric(s) {bad}; expected some of {', '.join(METRICS)} or ndcg@K")
+    return list(metrics)
 
 
 # ----------------------------------------------------------------------------- single figures
@@ -100,6 +131,12 @@ def top_k_precision(score: np.ndarray, truth: np.ndarray, percent: float) -> flo
 def top_kendall_tau(score: np.ndarray, truth: np.ndarray, percent: float = TOP_TAU_PERCENT) -> float:
     """Kendall τ-b among the architectures in the true top ``percent``% (ties at the cut included)."""
     return float(_Resampled(score, truth, _identity(score)).top_kendall(percent)[0])
+
+
+def ndcg_at_k(score: np.ndarray, truth: np.ndarray, k: int) -> float:
+    """nDCG over the proxy's first ``k`` places with the accuracy as gain (VKDNW's definition, as
+    ``sklearn.metrics.ndcg_score`` with ties averaged); ``k`` above n means n."""
+    return float(_Resampled(score, truth, _identity(score)).ndcg(k)[0])
 
 
 # ----------------------------------------------------------------------------- vectorised machinery
@@ -174,6 +211,24 @@ class _Resampled:
     def top_kendall(self, percent: float) -> np.ndarray:
         return _kendall_rows(self.score, self.truth, self.entries, self._top_share(self._truth_groups, percent) > 0)
 
+    def _discounted(self, counts: tuple[np.ndarray, np.ndarray, np.ndarray], k: int) -> np.ndarray:
+        """Σ of entries' gains times the mean discount of their tie group's places, in descending order of
+        the grouped variable (the places of a group are the ``size`` after the ``n − below − size`` above)."""
+        group, size, below = counts
+        discount = np.zeros(self.n + 1)
+        places = np.arange(min(k, self.n))
+        discount[1:len(places) + 1] = np.cumsum(1.0 / np.log2(places + 2))
+        discount[len(places) + 1:] = discount[len(places)]
+        first = (self.n - below - size).astype(int)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(size > 0, (discount[first + size.astype(int)] - discount[first]) / size, 0.0)
+        return (np.take_along_axis(share, group, axis=1) * self.truth[self.entries]).sum(axis=1)
+
+    def ndcg(self, k: int) -> np.ndarray:
+        ideal = self._discounted(self._truth_groups, k)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(ideal != 0, self._discounted(self._score_groups, k) / ideal, np.nan)
+
     def metric(self, name: str) -> np.ndarray:
         if name == "kendall_tau":
             return self.kendall()
@@ -183,6 +238,9 @@ class _Resampled:
             return self.pearson()
         if name == f"top{TOP_TAU_PERCENT}_kendall_tau":
             return self.top_kendall(TOP_TAU_PERCENT)
+        places = ndcg_places(name)
+        if places is not None:
+            return self.ndcg(places)
         return self.top_precision(float(name.removeprefix("top").removesuffix("_precision")))
 
 
@@ -238,9 +296,7 @@ def bootstrap_distribution(score: np.ndarray, truth: np.ndarray, *, n_resamples:
     ``n_resamples``). Resamples depend only on ``seed`` and ``len(score)``, so two proxies scored on the
     same architectures see the same resamples (the basis of :func:`paired_bootstrap`)."""
     score, truth = _check_pair(score, truth)
-    unknown = set(metrics) - set(METRICS)
-    if unknown:
-        raise ValueError(f"unknown metric(s) {sorted(unknown)}; expected some of {', '.join(METRICS)}")
+    metrics = check_metrics(metrics)
     groups = (_TieGroups(score), _TieGroups(truth))
     out: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
     for entries in _resamples(len(score), n_resamples, seed):
@@ -262,7 +318,8 @@ class Estimate:
     high: float
 
 
-def _interval(point: float, draws: np.ndarray, confidence: float) -> Estimate:
+def interval(point: float, draws: np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> Estimate:
+    """``point`` with the percentile interval of its bootstrap ``draws`` (non-finite draws ignored)."""
     finite = draws[np.isfinite(draws)]
     if finite.size == 0:
         return Estimate(point, math.nan, math.nan)
@@ -282,28 +339,27 @@ def _check_pair(score: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.nd
     return score, truth
 
 
-def point_metrics(score: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Every metric of :data:`METRICS` on the full sample."""
+def point_metrics(score: np.ndarray, truth: np.ndarray, metrics: Sequence[str] = METRICS) -> dict[str, float]:
+    """Each of ``metrics`` (default :data:`METRICS`) on the full sample."""
     score, truth = _check_pair(score, truth)
-    values = {"kendall_tau": kendall_tau(score, truth), "spearman_rho": spearman_rho(score, truth),
-              "pearson_r": pearson_r(score, truth)}
-    values.update({f"top{k}_precision": top_k_precision(score, truth, k) for k in TOP_K_PERCENTS})
-    values[f"top{TOP_TAU_PERCENT}_kendall_tau"] = top_kendall_tau(score, truth, TOP_TAU_PERCENT)
-    return values
+    full = _Resampled(score, truth, _identity(score))
+    return {m: float(full.metric(m)[0]) for m in check_metrics(metrics)}
 
 
 def rank_metrics(score: np.ndarray, truth: np.ndarray, *, n_resamples: int = DEFAULT_RESAMPLES,
-                 confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> dict[str, Estimate]:
-    """Every metric of :data:`METRICS` with its bootstrap interval. ``score`` is oriented (higher =
-    predicted better) and finite; ``truth`` is the ground-truth accuracy of the same architectures."""
-    return _metrics_and_draws(score, truth, n_resamples, confidence, seed)[0]
+                 confidence: float = DEFAULT_CONFIDENCE, seed: int = 0,
+                 metrics: Sequence[str] = METRICS) -> dict[str, Estimate]:
+    """Each of ``metrics`` (default :data:`METRICS`) with its bootstrap interval. ``score`` is oriented
+    (higher = predicted better) and finite; ``truth`` is the ground-truth accuracy of the same architectures."""
+    return _metrics_and_draws(score, truth, n_resamples, confidence, seed, metrics)[0]
 
 
 def _metrics_and_draws(score: np.ndarray, truth: np.ndarray, n_resamples: int, confidence: float,
-                       seed: int) -> tuple[dict[str, Estimate], dict[str, np.ndarray]]:
-    points = point_metrics(score, truth)
-    draws = bootstrap_distribution(score, truth, n_resamples=n_resamples, seed=seed)
-    return {m: _interval(points[m], draws[m], confidence) for m in METRICS}, draws
+                       seed: int, metrics: Sequence[str] = METRICS
+                       ) -> tuple[dict[str, Estimate], dict[str, np.ndarray]]:
+    points = point_metrics(score, truth, metrics)
+    draws = bootstrap_distribution(score, truth, n_resamples=n_resamples, seed=seed, metrics=metrics)
+    return {m: interval(points[m], draws[m], confidence) for m in metrics}, draws
 
 
 @dataclass(frozen=True)
@@ -326,7 +382,7 @@ def paired_from_draws(metric: str, n: int, a: float, b: float, draws_a: np.ndarr
     diff = draws_a - draws_b
     finite = diff[np.isfinite(diff)]
     prob = float(((finite > 0).sum() + 0.5 * (finite == 0).sum()) / finite.size) if finite.size else math.nan
-    return PairedComparison(metric, n, a, b, _interval(a - b, diff, confidence), prob)
+    return PairedComparison(metric, n, a, b, interval(a - b, diff, confidence), prob)
 
 
 def paired_bootstrap(score_a: np.ndarray, score_b: np.ndarray, truth: np.ndarray, *,
@@ -383,7 +439,7 @@ def noise_ceiling(trials: pd.DataFrame, archs: Sequence[Any] | None = None, *,
                                            metrics=["kendall_tau", "spearman_rho"])
             for metric, point in (("kendall_tau", kendall_tau(first, other)),
                                   ("spearman_rho", spearman_rho(first, other))):
-                est = _interval(point, draws[metric], confidence)
+                est = interval(point, draws[metric], confidence)
                 row.update({metric: est.value, f"{metric}_low": est.low, f"{metric}_high": est.high})
         rows.append(row)
     return pd.DataFrame(rows)

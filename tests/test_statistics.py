@@ -79,6 +79,38 @@ def test_bootstrap_draws_equal_metrics_on_explicit_resamples(n):
                                                               abs=1e-12)
 
 
+def test_ndcg_hand_worked_linear_gain_log2_discount():
+    # score order 3 > 2 > 1 puts gains 1, 2, 3 at places 1..3; the ideal order puts 3, 2, 1 there.
+    score, truth = np.array([3.0, 2.0, 1.0]), np.array([1.0, 2.0, 3.0])
+    dcg, ideal = 1 + 2 / math.log2(3) + 3 / 2, 3 + 2 / math.log2(3) + 1 / 2
+    assert st.ndcg_at_k(score, truth, 3) == pytest.approx(dcg / ideal, abs=1e-12)
+    assert st.ndcg_at_k(score, truth, 2) == pytest.approx((1 + 2 / math.log2(3)) / (3 + 2 / math.log2(3)), abs=1e-12)
+    assert st.ndcg_at_k(score, truth, 10) == st.ndcg_at_k(score, truth, 3)  # k above n means n
+    assert st.ndcg_at_k(truth, truth, 2) == pytest.approx(1.0)
+
+
+def test_ndcg_ties_share_their_places_discounts():
+    # the two tied top scores share places 1 and 2: mean gain (3 + 1) / 2 on discounts 1 + 1/log2(3)
+    score, truth = np.array([1.0, 1.0, 0.0]), np.array([3.0, 1.0, 2.0])
+    dcg = 2 * (1 + 1 / math.log2(3)) + 2 / 2
+    assert st.ndcg_at_k(score, truth, 3) == pytest.approx(dcg / (3 + 2 / math.log2(3) + 1 / 2), abs=1e-12)
+    # with k = 1 the tie splits the first place's discount: (3 + 1) / 2 of a gain of 3
+    assert st.ndcg_at_k(score, truth, 1) == pytest.approx(2 / 3, abs=1e-12)
+
+
+def test_ndcg_bootstrap_draws_equal_ndcg_on_explicit_resamples():
+    rng = np.random.default_rng(3)
+    truth = rng.uniform(10, 94, size=80)
+    score = np.round(truth + rng.normal(scale=20, size=80), -1)  # many ties
+    draws = st.bootstrap_distribution(score, truth, n_resamples=5, seed=2, metrics=["ndcg@20"])
+    for b, rows in enumerate(next(st._resamples(80, 5, 2))):
+        assert draws["ndcg@20"][b] == pytest.approx(st.ndcg_at_k(score[rows], truth[rows], 20), abs=1e-12)
+    assert st.point_metrics(score, truth, ["ndcg@20"])["ndcg@20"] == st.ndcg_at_k(score, truth, 20)
+    for bad in (["ndcg@0"], ["ndcg@ten"], ["ndcg"], ["tau"]):
+        with pytest.raises(ValueError, match="unknown metric"):
+            st.rank_metrics(score, truth, metrics=bad)
+
+
 def test_rank_metrics_intervals_are_seeded_and_bracket_the_estimate():
     rng = np.random.default_rng(2)
     truth = rng.normal(size=500)
