@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "bench.cli_train",
     "bench.cli_search",
     "bench.cli_validate",
+    "bench.cli_reproduce",
     "bench.cli_proxies",
 ]
 
