@@ -50,7 +50,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
     n = resolve_sample(protocol, sample)
     work = Path(args.work or Path("runs") / "reproduce" / protocol.name)
     out = Path(args.out or Path("reports") / "reproduce" / protocol.name)
-    paper, default = score_protocol(protocol, work, sample=n, device=args.device, threads=args.threads,
+    paper, default, failures = score_protocol(protocol, work, sample=n, device=args.device, threads=args.threads,
                                     data_root=args.data_root, progress=not args.no_progress)
     table = evaluate_protocol(protocol, paper, default, n_resamples=args.resamples)
     words = ["zenbench", "reproduce", args.protocol] + (["--sample", args.sample] if args.sample else []) + \
@@ -63,4 +63,6 @@ def run_reproduce(args: argparse.Namespace) -> int:
     judged = table[~table["verdict"].isin(["no published figure", "not measured"])]
     print(f"{protocol.name}: {int((judged['verdict'] == 'inside').sum())} of {len(judged)} published figures inside "
           f"our interval; report {readme}", file=sys.stderr)
-    return 0
+    for proxy, arch, seed, error in failures[:10]:
+        print(f"failed: {proxy} on {arch} (init seed {seed}): {error}", file=sys.stderr)
+    return 3 if failures else 0

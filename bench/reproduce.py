@@ -258,11 +258,13 @@ def protocol_proxy(protocol: Protocol, entry: ProtocolProxy) -> Any:
 
 def score_protocol(protocol: Protocol, work: str | os.PathLike, *, sample: int | None | str = "default",
                    device: str | None = None, threads: int | None = None, data_root: str | os.PathLike | None = None,
-                   progress: bool = True) -> tuple[Path, Path]:
+                   progress: bool = True) -> tuple[Path, Path, list[tuple[str, str, int, str]]]:
     """Score the protocol's proxies on its sample, into two stores under ``work``: ``paper.db`` (the paper's
-    protocol) and ``default.db`` (zenbench's defaults). Resumable: a rerun computes only what is missing.
+    protocol) and ``default.db`` (zenbench's defaults). Resumable: a rerun computes only what is missing; an
+    interrupted run raises KeyboardInterrupt (no report is made from a part).
     ``sample``: "default" (the protocol's ``default_sample``), an integer, or None / "all" (the paper's).
-    Returns the two store paths."""
+    Returns the two store paths and the failed scores (proxy, architecture, init seed, error): a failed score
+    is left out of the figures like a non-finite one, and a rerun retries it."""
     from bench.runner import run_benchmark
 
     work = Path(work)
@@ -271,15 +273,21 @@ def score_protocol(protocol: Protocol, work: str | os.PathLike, *, sample: int |
     paper_store, default_store = work / "paper.db", work / "default.db"
     common = dict(benchmark=protocol.benchmark, sample=n, seed=protocol.sample_seed, device=device,
                   threads=threads, data_root=data_root, progress=progress)
+    summaries = []
     for dataset in protocol.datasets:
         for network in dict.fromkeys(p.network for p in protocol.proxies):
             made = [protocol_proxy(protocol, p) for p in protocol.proxies if p.network == network]
             unique = list({(type(m), m.option_hash()): m for m in made}.values())
-            run_benchmark(paper_store, unique, network=network, dataset=dataset, init_seeds=protocol.init_seeds,
-                          batch_per_arch=protocol.batch == "per-arch",
-                          data_source="noise" if protocol.inputs == "noise" else "auto", **common)
-        run_benchmark(default_store, _default_names(protocol), dataset=dataset, **common)
-    return paper_store, default_store
+            summaries.append(run_benchmark(
+                paper_store, unique, network=network, dataset=dataset, init_seeds=protocol.init_seeds,
+                batch_per_arch=protocol.batch == "per-arch", data_source="noise" if protocol.inputs == "noise"
+                else "auto", **common))
+            if summaries[-1].interrupted:
+                raise KeyboardInterrupt  # the scores so far are stored; a rerun continues, no report of a part
+        summaries.append(run_benchmark(default_store, _default_names(protocol), dataset=dataset, **common))
+        if summaries[-1].interrupted:
+            raise KeyboardInterrupt
+    return paper_store, default_store, [f for s in summaries for f in s.failures]
 
 
 def resolve_sample(protocol: Protocol, sample: int | None | str) -> int | None:

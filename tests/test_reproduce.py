@@ -177,3 +177,14 @@ def test_a_users_protocol_runs_end_to_end_against_the_ground_truth(tmp_path, dat
     with ResultStore(work / "paper.db", create=False) as store:
         assert len(store.scores()) == before
     pd.testing.assert_frame_equal(pd.read_csv(out / "verdicts.csv"), table)
+
+
+def test_an_interrupted_scoring_run_makes_no_report_and_exits_130(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import bench.runner
+
+    monkeypatch.setattr(bench.runner, "run_benchmark", lambda *a, **k: SimpleNamespace(interrupted=True, failures=()))
+    path, out = _write(tmp_path, TINY), tmp_path / "report"
+    assert main(["reproduce", str(path), "--out", str(out), "--work", str(tmp_path / "work"), "--no-progress"]) == 130
+    assert not out.exists()
