@@ -8,7 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from bench.cli_bench import parse_sample
+from bench.cli_bench import EXIT_FAILURES, parse_sample
+from bench.cli_options import add_threads_option
 from bench.statistics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
 
 
@@ -27,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sample", default=None, metavar="N|all",
                         help="architectures to score (default: the protocol's default_sample; all: the paper's)")
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    add_threads_option(parser)
     parser.add_argument("--data-root", default=None, metavar="DIR", help="data folder (default $ZENBENCH_DATA)")
     parser.add_argument("--out", default=None, metavar="DIR", help="report folder (default reports/reproduce/NAME)")
     parser.add_argument("--work", default=None, metavar="DIR",
@@ -38,7 +39,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
-    from bench.reproduce import builtin_protocols, evaluate_protocol, load_protocol, resolve_sample, score_protocol
+    from bench import benchmarks
+    from bench.reproduce import (
+        UNJUDGED,
+        builtin_protocols,
+        evaluate_protocol,
+        load_protocol,
+        paper_architectures,
+        resolve_sample,
+        score_protocol,
+    )
     from reports.reproduce import render_reproduction
 
     if args.list or not args.protocol:
@@ -51,18 +61,17 @@ def run_reproduce(args: argparse.Namespace) -> int:
     work = Path(args.work or Path("runs") / "reproduce" / protocol.name)
     out = Path(args.out or Path("reports") / "reproduce" / protocol.name)
     paper, default, failures = score_protocol(protocol, work, sample=n, device=args.device, threads=args.threads,
-                                    data_root=args.data_root, progress=not args.no_progress)
-    table = evaluate_protocol(protocol, paper, default, n_resamples=args.resamples)
+                                              data_root=args.data_root, progress=not args.no_progress)
+    gt = benchmarks.resolve(protocol.benchmark).ground_truth()
+    table = evaluate_protocol(protocol, paper, default, ground_truth=gt, n_resamples=args.resamples)
     words = ["zenbench", "reproduce", args.protocol] + (["--sample", args.sample] if args.sample else []) + \
         (["--device", args.device] if args.device else []) + (["--threads", str(args.threads)] if args.threads else [])
-    from bench import benchmarks
-
-    paper_archs = protocol.paper_archs or len(benchmarks.resolve(protocol.benchmark).ground_truth().evaluated())
-    readme = render_reproduction(protocol, table, out, command=shlex.join(words), n_sample=n, paper_archs=paper_archs,
+    readme = render_reproduction(protocol, table, out, command=shlex.join(words), n_sample=n,
+                                 paper_archs=paper_architectures(protocol, gt),
                                  confidence=DEFAULT_CONFIDENCE, n_resamples=args.resamples)
-    judged = table[~table["verdict"].isin(["no published figure", "not measured"])]
+    judged = table[~table["verdict"].isin(UNJUDGED)]
     print(f"{protocol.name}: {int((judged['verdict'] == 'inside').sum())} of {len(judged)} published figures inside "
           f"our interval; report {readme}", file=sys.stderr)
     for proxy, arch, seed, error in failures[:10]:
         print(f"failed: {proxy} on {arch} (init seed {seed}): {error}", file=sys.stderr)
-    return 3 if failures else 0
+    return EXIT_FAILURES if failures else 0

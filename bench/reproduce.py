@@ -68,6 +68,10 @@ BATCH_RULES = {"shared": "one image batch for every architecture", "per-arch": "
 INPUTS = {"real": "real training images of the dataset", "noise": "Gaussian noise images (no data)"}
 
 
+UNJUDGED = ("no published figure", "not measured")
+"""Verdicts that judge nothing (left out of the inside/outside count)."""
+
+
 class ProtocolError(ValueError):
     """A protocol file that cannot be used; the message names the file and the fault."""
 
@@ -245,15 +249,12 @@ def _default_names(protocol: Protocol) -> list[str]:
 
 def protocol_proxy(protocol: Protocol, entry: ProtocolProxy) -> Any:
     """The proxy instance of ``entry``: its options, and the protocol's ``batch_size`` where the proxy has that
-    option and the entry does not set it."""
+    option and the entry does not set it (as ``--batch-size`` does, :func:`bench.runner.resolve_proxies`)."""
+    from bench.runner import resolve_proxies
     from proxies import registry
 
-    options = dict(entry.options)
-    cls = registry.get_class(entry.proxy)
-    if protocol.batch_size is not None and "batch_size" not in options and \
-            any(f.name == "batch_size" for f in dataclasses.fields(cls)):
-        options["batch_size"] = protocol.batch_size
-    return registry.get(entry.proxy, **options)
+    proxy = registry.get(entry.proxy, **entry.options)
+    return proxy if "batch_size" in entry.options else resolve_proxies([proxy], protocol.batch_size)[0]
 
 
 def score_protocol(protocol: Protocol, work: str | os.PathLike, *, sample: int | None | str = "default",
@@ -325,6 +326,16 @@ def scaled_metric(metric: str, n: int, paper_archs: int) -> str:
     return f"ndcg@{max(1, round(places * n / paper_archs))}"
 
 
+def _is_correlation(metric: str) -> bool:
+    """A metric whose sign a paper may drop (|ρ|, |τ|, |r|); nDCG and top-k are never folded."""
+    return metric in ("spearman_rho", "kendall_tau", "pearson_r")
+
+
+def paper_architectures(protocol: Protocol, ground_truth: GroundTruthTable) -> int:
+    """The architectures the paper scored: the protocol's ``paper_archs``, else every evaluated one."""
+    return protocol.paper_archs or len(ground_truth.evaluated())
+
+
 def _variant_scores(rows: pd.DataFrame, component: str | None) -> pd.DataFrame:
     """Per (arch, seed) the oriented score of one proxy protocol: its component, or its value after the
     stored population rule (applied per init seed)."""
@@ -371,7 +382,7 @@ def measure(scores: pd.DataFrame, truth: pd.Series, metrics: Sequence[str], *, s
             draws = np.mean([bootstrap_distribution(c[keep], accuracy[keep], n_resamples=n_resamples, seed=seed,
                                                     metrics=[name])[name] for c in columns], axis=0)
             estimate = interval(float(point), draws, confidence)
-        out[metric] = fold_absolute(estimate) if absolute and metric.endswith(("rho", "tau", "_r")) else estimate
+        out[metric] = fold_absolute(estimate) if absolute and _is_correlation(metric) else estimate
     return out, n, int((~finite).sum())
 
 
@@ -379,9 +390,9 @@ def verdict(published: float | None, estimate: Estimate) -> tuple[str, float]:
     """``inside`` when the published figure lies in our interval, else ``ours lower`` / ``ours higher`` and
     the distance from the figure to the nearer bound; ``no figure`` / ``not measured`` otherwise."""
     if published is None or (isinstance(published, float) and math.isnan(published)):
-        return "no published figure", math.nan
+        return UNJUDGED[0], math.nan
     if any(math.isnan(x) for x in (estimate.value, estimate.low, estimate.high)):
-        return "not measured", math.nan
+        return UNJUDGED[1], math.nan
     if estimate.low <= published <= estimate.high:
         return "inside", 0.0
     if published > estimate.high:
@@ -404,7 +415,15 @@ def evaluate_protocol(protocol: Protocol, paper_store: str | os.PathLike, defaul
     from proxies import registry
 
     gt = ground_truth or benchmarks.resolve(protocol.benchmark).ground_truth()
-    paper_archs = protocol.paper_archs or len(gt.evaluated())
+    paper_archs = paper_architectures(protocol, gt)
+    settings = dict(paper_archs=paper_archs, n_resamples=n_resamples, confidence=confidence, seed=seed)
+
+    def measured(rows: pd.DataFrame, truth: pd.Series, component: str | None, **rules: Any
+                 ) -> tuple[dict[str, Estimate], int, int]:
+        if rows.empty:
+            return {m: Estimate(math.nan, math.nan, math.nan) for m in protocol.metrics}, 0, 0
+        return measure(_variant_scores(rows, component), truth, protocol.metrics, **rules, **settings)
+
     records = []
     for dataset in protocol.datasets:
         paper_rows = _rows_of(Path(paper_store), dataset, protocol.benchmark)
@@ -418,23 +437,17 @@ def evaluate_protocol(protocol: Protocol, paper_store: str | os.PathLike, defaul
             default_hash = registry.get(entry.proxy).option_hash()
             theirs = default_rows[(default_rows["proxy"] == made.name) & (default_rows["option_hash"] == default_hash)
                                   & (default_rows["network"] == "default")]
-            paper_est, n, n_bad = measure(_variant_scores(mine, entry.component), paper_truth, protocol.metrics,
-                                          seed_rule=protocol.seed_rule, nan_policy=protocol.nan_policy,
-                                          absolute=protocol.absolute, paper_archs=paper_archs,
-                                          n_resamples=n_resamples, confidence=confidence, seed=seed) \
-                if len(mine) else ({m: Estimate(math.nan, math.nan, math.nan) for m in protocol.metrics}, 0, 0)
-            default_est, n_default, _ = measure(
-                _variant_scores(theirs, None), default_truth, protocol.metrics, seed_rule="mean-score",
-                nan_policy="exclude", absolute=False, paper_archs=paper_archs, n_resamples=n_resamples,
-                confidence=confidence, seed=seed) \
-                if len(theirs) else ({m: Estimate(math.nan, math.nan, math.nan) for m in protocol.metrics}, 0, 0)
+            paper_est, n, n_bad = measured(mine, paper_truth, entry.component, seed_rule=protocol.seed_rule,
+                                           nan_policy=protocol.nan_policy, absolute=protocol.absolute)
+            default_est, n_default, _ = measured(theirs, default_truth, None, seed_rule="mean-score",
+                                                 nan_policy="exclude", absolute=False)
             for metric in protocol.metrics:
                 published = entry.published.get(metric, {}).get(dataset)
                 word, distance = verdict(published, paper_est[metric])
+                name = scaled_metric(metric, n, paper_archs)
                 records.append({
                     "dataset": dataset, "proxy": entry.label, "metric": metric,
-                    "measured_as": ("|" + scaled_metric(metric, n, paper_archs) + "|") if protocol.absolute
-                    and metric.endswith(("rho", "tau", "_r")) else scaled_metric(metric, n, paper_archs),
+                    "measured_as": f"|{name}|" if protocol.absolute and _is_correlation(metric) else name,
                     "published": published if published is not None else math.nan,
                     **{f"paper_{k}": v for k, v in dataclasses.asdict(paper_est[metric]).items()},
                     "n": n, "n_nonfinite": n_bad,

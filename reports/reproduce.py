@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bench.reproduce import BATCH_RULES, INPUTS, SEED_RULES, Protocol  # noqa: E402
+from bench.reproduce import BATCH_RULES, INPUTS, SEED_RULES, UNJUDGED, Protocol  # noqa: E402
 from bench.statistics import NAN_POLICIES  # noqa: E402
 from bench.store import software_versions  # noqa: E402
 from reports.render import markdown_table  # noqa: E402
@@ -41,7 +41,7 @@ def _with_ci(row: pd.Series, prefix: str) -> str:
 
 
 def _verdict(row: pd.Series) -> str:
-    if row["verdict"] in ("inside", "no published figure", "not measured"):
+    if row["verdict"] == "inside" or row["verdict"] in UNJUDGED:
         return row["verdict"]
     return f"{row['verdict']} by {row['distance']:.3f}"
 
@@ -83,7 +83,7 @@ def render_reproduction(protocol: Protocol, table: pd.DataFrame, out: str | os.P
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "verdicts.csv", index=False)
     has_figure = _figure(table, out / "paper_vs_ours.png")
-    judged = table[~table["verdict"].isin(["no published figure", "not measured"])]
+    judged = table[~table["verdict"].isin(UNJUDGED)]
     inside = int((judged["verdict"] == "inside").sum())
     scored = "all of the paper's" if n_sample is None or n_sample >= paper_archs else \
         f"a seeded sample of {n_sample:,} of the paper's"
