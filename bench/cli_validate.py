@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from bench.cli_options import parse_init_seeds
-from bench.validation import ValidationSetup
+from bench.validation import ZENNAS_OPTIONS, ValidationSetup
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -42,6 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="training images: auto (full CIFAR under the data root) or a path")
     parser.add_argument("--data-root", default=None, metavar="DIR", help="data folder (default $ZENBENCH_DATA)")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for stages and the report")
+    parser.add_argument("--proxy-option", action="append", default=[], metavar="PROXY.KEY=VALUE",
+                        help="an option of one proxy's fitness, repeatable, one value per key; it replaces the "
+                        f"default for that key (defaults: ZenNAS's, {' '.join(ZENNAS_OPTIONS)})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run_validate)
 
@@ -55,8 +58,15 @@ def run_validate(args: argparse.Namespace) -> int:
         max_params=args.max_params, iterations=args.iterations, population=args.population, epochs=args.epochs,
         seeds=tuple(parse_init_seeds(args.seeds, None)), dataset=args.dataset, batch_size=args.batch_size,
         autoaugment=not args.no_autoaugment, device=args.device, threads=args.threads,
-        data_source=args.data_source, data_root=args.data_root)
+        data_source=args.data_source, data_root=args.data_root,
+        proxy_options=merge_options(ZENNAS_OPTIONS, args.proxy_option))
     rows = run_validation(setup, args.out, progress=not args.no_progress)
     readme = render_validation(rows, setup, args.out)
     print(f"wrote {readme}", file=sys.stderr)
     return 0
+
+
+def merge_options(defaults: tuple[str, ...], given: list[str]) -> tuple[str, ...]:
+    """``given`` words after the ``defaults`` whose ``PROXY.KEY`` they do not name."""
+    named = {word.split("=", 1)[0].strip() for word in given}
+    return tuple(w for w in defaults if w.split("=", 1)[0].strip() not in named) + tuple(given)

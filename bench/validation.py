@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -24,8 +25,10 @@ from typing import Any
 
 import pandas as pd
 
+from bench.cli_options import OptionError, make_proxies, parse_proxy_options
 from bench.runner import resolve_proxies
 from bench.searching import make_zennet_search, resolve_preset
+from proxies import Proxy
 from search.evolution import Budgets, CallableFitness
 from search.spaces.zennet import Structure
 
@@ -36,6 +39,11 @@ PUBLISHED_TOP1: dict[str, tuple[float, float]] = {
 """ZenNAS README: top-1 (%) on CIFAR-10 / CIFAR-100 of the network the EA found with each proxy (params ≤ 1M,
 1,440 epochs)."""
 RANDOM = "random"
+ZENNAS_OPTIONS: tuple[str, ...] = ("tenas.network=full", "tenas.parts=ntk", "tenas.batch_size=64")
+"""Proxy options (``--proxy-option`` words) under which ZenNAS's EA ran its baselines, the defaults of
+:attr:`ValidationSetup.proxy_options`: ZenNAS's TE-NAS (``compute_te_nas_score``) is −κ of the NTK of the
+network as built on one batch of 64, without linear regions (REFERENCE B.9); TE-NAS's thin networks exist
+for NB201 only."""
 
 
 def random_fitness(seed: int) -> CallableFitness[Structure]:
@@ -71,6 +79,8 @@ class ValidationSetup:
     threads: int | None = None
     data_source: str = "auto"
     data_root: str | None = None
+    proxy_options: tuple[str, ...] = ZENNAS_OPTIONS
+    """``PROXY.KEY=VALUE`` words, one value per key; a word for a proxy not in ``proxies`` is ignored."""
 
     def __post_init__(self) -> None:
         for name in ("iterations", "population", "epochs", "batch_size"):
@@ -79,6 +89,20 @@ class ValidationSetup:
                 raise ValueError(f"--{name.replace('_', '-')} {value!r}: expected a positive integer")
         if not self.proxies or not self.seeds:
             raise ValueError("validate needs at least one proxy and one seed")
+        for proxy in self.proxies:
+            self.fitness_proxy(proxy)  # unknown proxies and bad options fail here, before any search
+
+    def fitness_proxy(self, proxy: str) -> Proxy:
+        """The proxy instance ``proxy``'s search scores with (``params`` for ``random``, whose fitness is
+        replaced), with its :attr:`proxy_options`."""
+        if proxy == RANDOM:
+            return resolve_proxies(["params"])[0]
+        words = [w for w in self.proxy_options if w.split(".", 1)[0].strip() == proxy]
+        sets = parse_proxy_options(words).get(proxy, [{}])
+        if len(sets) > 1:
+            raise OptionError(f"validate: --proxy-option gives {proxy!r} several values for one key; a search "
+                              "scores each proxy once")
+        return make_proxies([proxy], {proxy: sets})[0]
 
 
 @dataclass(frozen=True)
@@ -101,8 +125,8 @@ def _search(setup: ValidationSetup, proxy: str, out: Path, progress: bool) -> tu
     preset = resolve_preset(None, setup.preset)
     budgets = Budgets(max_layers=preset.max_layers, max_params=setup.max_params or preset.max_params,
                       max_flops=preset.max_flops)
-    fitness_proxy = resolve_proxies(["params" if proxy == RANDOM else proxy])[0]
-    search = make_zennet_search(preset, fitness_proxy, iterations=setup.iterations, population=setup.population,
+    search = make_zennet_search(preset, setup.fitness_proxy(proxy), iterations=setup.iterations,
+                                population=setup.population,
                                 seed=setup.search_seed, device=setup.device, budgets=budgets,
                                 num_classes=100 if setup.dataset == "cifar100" else 10,
                                 data_source=setup.data_source, data_root=setup.data_root, progress=progress)
@@ -117,6 +141,11 @@ def _search(setup: ValidationSetup, proxy: str, out: Path, progress: bool) -> tu
     if not result.best:
         raise ValueError(f"validate: the search with {proxy!r} found no structure within the budgets in "
                          f"{result.iterations} iterations; raise --iterations or --max-params")
+    if not math.isfinite(result.best_score):
+        error = getattr(search.fitness, "last_error", None)
+        raise ValueError(f"validate: the search with {proxy!r} scored no candidate finite in {result.iterations} "
+                         f"iterations (every score failed or was -inf{': ' + error if error else ''}); its "
+                         f"checkpoint is kept in {out}")
     return Structure.parse(result.best), spent, search.space
 
 

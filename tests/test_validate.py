@@ -6,9 +6,12 @@ from __future__ import annotations
 import hashlib
 
 import pandas as pd
+import pytest
 
 from bench.cli import main
-from bench.validation import random_fitness
+from bench.cli_options import OptionError
+from bench.cli_validate import merge_options
+from bench.validation import ZENNAS_OPTIONS, ValidationSetup, random_fitness
 from search.spaces.zennet import Structure
 
 
@@ -39,3 +42,54 @@ def test_validate_runs_every_stage_resumes_and_reports(tmp_path, data_root, caps
     assert "epoch 1/1" not in again.out + again.err
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "e2e" / "summary.csv").drop(columns=["search_seconds"]),
                                   summary.drop(columns=["search_seconds"]))
+
+
+def _tiny_argv(tmp_path, data_root, proxies: str, *extra: str) -> list[str]:
+    subset = data_root / "cifar10-subset" / "cifar-10-batches-py"
+    return ["validate", "--proxies", proxies, "--iterations", "12", "--population", "16", "--epochs", "1",
+            "--seeds", "0", "--max-params", "0.12e6", "--data", str(subset), "--device", "cpu", "--threads", "1",
+            "--out", str(tmp_path / "e2e"), "--no-progress", *extra]
+
+
+def test_tenas_fitness_is_zennas_port_and_options_replace_the_defaults():
+    tenas = ValidationSetup(proxies=("tenas",)).fitness_proxy("tenas")
+    assert (tenas.network, tenas.parts, tenas.batch_size) == ("full", "ntk", 64)  # compute_te_nas_score
+    words = merge_options(ZENNAS_OPTIONS, ["tenas.parts=ntk+lr"])
+    assert "tenas.parts=ntk" not in words and "tenas.network=full" in words
+    assert ValidationSetup(proxies=("tenas",), proxy_options=words).fitness_proxy("tenas").parts == "ntk+lr"
+    with pytest.raises(OptionError, match="tenas.nope"):
+        ValidationSetup(proxies=("tenas",), proxy_options=("tenas.nope=1",))
+
+
+def test_tenas_thin_network_in_the_zennet_space_stops_the_search_in_one_line(tmp_path, data_root, capsys):
+    """TE-NAS's thin networks exist for NB201 only: asking for one on a ZenNet is an error, not a -inf score
+    for every candidate (the bug that made the first issue-14 study keep its initial structure)."""
+    argv = _tiny_argv(tmp_path, data_root, "tenas", "--proxy-option", "tenas.network=thin")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "the Zen-NAS space has no 'tenas-ntk' network" in err and "tenas.network=full" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+PLUGIN = '''
+import math
+from dataclasses import dataclass
+from proxies import Proxy
+
+
+@dataclass
+class AlwaysNaN(Proxy):
+    name = "always_nan"
+
+    def compute(self, factory, batch, device):
+        return math.nan
+'''
+
+
+def test_a_search_that_scores_no_candidate_finite_stops_in_one_line(tmp_path, data_root, capsys, monkeypatch):
+    (tmp_path / "nanproxy.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(_tiny_argv(tmp_path, data_root, "nanproxy:AlwaysNaN")) == 2
+    err = capsys.readouterr().err
+    assert "scored no candidate finite in 12 iterations" in err
+    assert not (tmp_path / "e2e" / "train").exists()  # nothing trained on the initial structure

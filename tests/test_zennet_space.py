@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from proxies.base import VariantUnavailable
 from search import zennets
 from search.spaces.zennet import (
     BLOCK_TYPES,
@@ -196,6 +197,16 @@ def test_factory_builds_the_scored_network_by_default() -> None:
     assert any(isinstance(m, ResidualUnit) for m in factory(no_reslink=False).modules())
     with pytest.raises(TypeError, match="channels"):
         factory(channels=4)
+
+
+def test_factory_builds_named_variants_in_its_own_terms() -> None:
+    """``no-reslink`` is ZenNet's residual-free network; TE-NAS's thin networks are NB201's only (refused in
+    one line with the way out, never a network the proxy would score as -inf)."""
+    factory = ZenNetFactory(Structure.parse(TINY), num_classes=10, resolution=32, no_reslink=False)
+    assert not any(isinstance(m, ResidualUnit) for m in factory(variant="no-reslink").modules())
+    for variant in ("tenas-ntk", "tenas-lr"):
+        with pytest.raises(VariantUnavailable, match=f"no '{variant}' network.*tenas.network=full"):
+            factory(variant=variant)
 
 
 # ----------------------------------------------------------------------------- mutation spaces

@@ -36,6 +36,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from proxies.base import resolve_variant
+
 BN_EPS = 1e-3
 """BatchNorm eps that MasterNet sets on every BN."""
 SE_RATIO = 0.25
@@ -591,12 +593,23 @@ def zennet_init(net: nn.Module) -> nn.Module:
     return net
 
 
+VARIANT_OVERRIDES: dict[str, dict[str, object]] = {"no-reslink": {"no_reslink": True}}
+""":data:`proxies.base.VARIANTS` as :class:`ZenNet` arguments: only ``no-reslink``."""
+VARIANT_UNAVAILABLE: dict[str, str] = {
+    variant: "TE-NAS defines thin networks for NB201's cells only, and ZenNAS's own TE-NAS port "
+             "(compute_te_nas_score) scores the NTK of the network as built; use tenas.network=full"
+    for variant in ("tenas-ntk", "tenas-lr")}
+"""Why each other named variant is unavailable in the Zen-NAS space."""
+
+
 @dataclass(frozen=True)
 class ZenNetFactory:
     """Network factory (``proxies.NetworkFactory``) for one structure: each call builds a fresh network.
 
-    Defaults build the network the Zen-NAS search scores: ``no_reslink=True`` (B.1). Keyword overrides
-    (``no_reslink``, ``no_bn``, ``use_se``, ``num_classes``) build a variant; others raise ``TypeError``.
+    Defaults build the network the Zen-NAS search scores: ``no_reslink=True`` (B.1). ``variant=NAME`` builds
+    a named variant (:data:`VARIANT_OVERRIDES`; the others raise :class:`proxies.base.VariantUnavailable`
+    with the reason); keyword overrides (``no_reslink``, ``no_bn``, ``use_se``, ``num_classes``) build any
+    other variant; other keywords raise ``TypeError``.
     """
 
     structure: Structure
@@ -613,13 +626,15 @@ class ZenNetFactory:
     def input_shape(self) -> tuple[int, int, int]:
         return (self.structure.in_channels, self.resolution, self.resolution)
 
-    def __call__(self, **overrides: object) -> ZenNet:
+    def __call__(self, variant: str | None = None, **overrides: object) -> ZenNet:
         allowed = {"no_reslink", "no_bn", "use_se", "num_classes"}
         unknown = set(overrides) - allowed
         if unknown:
             raise TypeError(f"ZenNetFactory cannot build a variant with {sorted(unknown)}; allowed: {sorted(allowed)}")
+        named = {} if variant is None else resolve_variant(variant, VARIANT_OVERRIDES, "the Zen-NAS space",
+                                                            VARIANT_UNAVAILABLE)
         kwargs: dict[str, object] = {"num_classes": self.num_classes, "no_reslink": self.no_reslink,
-                                     "no_bn": self.no_bn, "use_se": self.use_se, **overrides}
+                                     "no_bn": self.no_bn, "use_se": self.use_se, **named, **overrides}
         return ZenNet(self.structure, **kwargs)  # type: ignore[arg-type]
 
 
