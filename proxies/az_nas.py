@@ -39,12 +39,17 @@ COMPONENTS: tuple[str, ...] = (EXPRESSIVITY, PROGRESSIVITY, TRAINABILITY, COMPLE
 def feature_modules(net: nn.Module) -> list[nn.Module]:
     """The modules whose outputs are AZ-NAS's "cell features", applied one after the other: the network's
     ``stem`` (when it has one), then each child of its ``cells`` (NB201: the 15 cells and the 2 reduction
-    blocks, as ``TinyNetwork.extract_cell_features`` reads them) or ``blocks`` (ZenNet: each super-block)."""
+    blocks, as ``TinyNetwork.extract_cell_features`` reads them) or ``blocks`` (ZenNet: each super-block;
+    NAS-Bench-Macro: each searchable layer). A block that is ``nn.Identity`` (a Macro layer whose op is the
+    identity) is left out: its output is its input, a feature already read, and the reference's MobileNetV2
+    search, which reads the ReLU outputs inside blocks, finds none in it. Cells are all read, as the
+    reference reads NB201's (an identity cell gives trainability −inf)."""
     for attr in ("cells", "blocks"):
         body = getattr(net, attr, None)
         if isinstance(body, nn.Sequential | nn.ModuleList) and len(body) > 0:
             stem = getattr(net, "stem", None)
-            return ([stem] if isinstance(stem, nn.Module) else []) + list(body)
+            kept = [m for m in body if attr == "cells" or not isinstance(m, nn.Identity)]
+            return ([stem] if isinstance(stem, nn.Module) else []) + kept
     raise ProxyError(
         f"az_nas: {type(net).__name__} has no 'cells' or 'blocks' sequence to read cell features from "
         f"(expected a 'stem' module and a sequence of cells, as NAS-Bench-201's TinyNetwork)"

@@ -277,3 +277,19 @@ def test_a_zennet_is_scored_on_its_super_blocks() -> None:
     assert len(az.feature_modules(factory())) == 3
     result = proxies.get("az_nas", batch_size=4).score(factory)
     assert all(math.isfinite(result.components[c]) for c in az.COMPONENTS)
+
+
+def test_macro_features_are_the_stem_and_every_layer_that_is_not_the_identity():
+    """NAS-Bench-Macro '02100200': the first layer's identity changes the shape (a conv1x1-BN projection, kept),
+    layers 3, 4, 6 and 7 are identities (left out)."""
+    from bench import benchmarks
+    from search.spaces.macro import MacroNetwork
+
+    macro = benchmarks.get("macro")
+    net = macro.factory(macro.parse("02100200"), "cifar10")()
+    assert isinstance(net, MacroNetwork)
+    features = az.feature_modules(net)
+    assert features[0] is net.stem and not any(isinstance(m, nn.Identity) for m in features)
+    assert features[1:] == [net.features[i] for i in (0, 1, 2, 5)]
+    result = proxies.get("az_nas").score(macro.factory(macro.parse("02100200"), "cifar10"), None, "cpu", 0)
+    assert all(math.isfinite(v) for v in result.components.values())

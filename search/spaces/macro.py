@@ -212,6 +212,11 @@ class MacroNetwork(nn.Module):
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(head_width, num_classes)
 
+    @property
+    def blocks(self) -> nn.Sequential:
+        """The searchable layers in order (the sequence block-wise proxies read, e.g. AZ-NAS's features)."""
+        return self.features
+
     def forward_pre_gap(self, x: Tensor) -> Tensor:
         """The tensor right before global average pooling (after the head conv1x1 + BN + ReLU)."""
         return self.head(self.features(self.stem(x)))
