@@ -8,7 +8,8 @@ Plain functions (no argparse state) so the Python API and the tests call them di
   ``PROXY.KEY`` given twice with different values asks for that proxy once per value (both are scored and
   stored, told apart by their option hash); several repeated keys of one proxy give every combination.
 - :func:`expand_proxies` reads ``--proxies``: names and ``package.module:Class`` specs, comma-separated;
-  ``all`` stands for every usable registered proxy (built-ins and installed plug-ins, sorted).
+  ``all`` stands for every usable registered proxy (built-ins and installed plug-ins, sorted) but
+  composites (``ensemble``).
 - :func:`make_proxies` builds the proxy instances of a ``--proxies`` list with their options.
 - :func:`add_threads_option` / :func:`apply_threads`: ``--threads N`` sets torch's intra-op threads.
 - :func:`parse_init_seeds`: ``--init-seeds 0,1,2`` or ``--repeats N`` (seeds ``seed..seed+N-1``).
@@ -74,13 +75,15 @@ def parse_proxy_options(values: Sequence[str], default_proxy: str | None = None)
 
 def expand_proxies(text: str) -> list[str]:
     """``--proxies`` as a list of specs: comma-separated names or ``package.module:Class``; ``all`` is
-    every usable registered proxy, sorted. Repeats are dropped (first kept)."""
+    every usable registered proxy, sorted, but composites (``ensemble``, whose members ``all`` scores
+    already). Repeats are dropped (first kept)."""
     words = [word.strip() for word in str(text).split(",") if word.strip()]
     if not words:
         raise OptionError(f"--proxies {text!r}: expected a comma-separated list, e.g. zen,synflow,params, or all")
     expanded: list[str] = []
+    everything = [n for n in proxy_registry.names() if not proxy_registry.get_class(n).composite]
     for word in words:
-        for name in (proxy_registry.names() if word.lower() == "all" else [word]):
+        for name in (everything if word.lower() == "all" else [word]):
             if name not in expanded:
                 expanded.append(name)
     return expanded

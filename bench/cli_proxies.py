@@ -95,6 +95,14 @@ def format_listing() -> str:
     return "\n".join(lines)
 
 
+def format_rule(rule: dict[str, Any]) -> str:
+    """A stored population rule as text: ``RULE of A, B`` with nested rules in brackets and weights named."""
+    entries = [f"[{format_rule(c)}]" if isinstance(c, dict) else str(c) for c in rule["components"]]
+    if rule.get("weights"):
+        entries = [f"{w:g}×{e}" for w, e in zip(rule["weights"], entries, strict=True)]
+    return f"{rule['rule']} of {', '.join(entries)}"
+
+
 def format_info(info: ProxyInfo) -> str:
     """The text of ``zenbench proxies NAME``."""
     lines = [f"{info.name}: {info.paper}" if info.paper else info.name,
@@ -103,7 +111,7 @@ def format_info(info: ProxyInfo) -> str:
              f"  nan policy: {info.nan_policy}"]
     if info.population_rule:
         rule = info.population_rule
-        lines.append(f"  population rule: {rule['rule']} of {', '.join(rule['components'])}")
+        lines.append(f"  population rule: {format_rule(rule)}")
     lines.append("  options (reference defaults):" if info.options else "  options: none")
     lines += [f"    {key} = {value!r}  ({info.option_types.get(key, '?')})" for key, value in info.options.items()]
     return "\n".join(lines)

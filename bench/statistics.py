@@ -511,35 +511,54 @@ def round_significant(values: np.ndarray, digits: int) -> np.ndarray:
     return out
 
 
+def rule_components(rule: dict[str, Any]) -> list[str]:
+    """The component names a stored rule reads, nested rules' included, in order, each once."""
+    names: list[str] = []
+    for entry in rule.get("components") or []:
+        for name in rule_components(entry) if isinstance(entry, dict) else [entry]:
+            if name not in names:
+                names.append(name)
+    return names
+
+
 def apply_population_rule(rule: dict[str, Any], components: dict[str, np.ndarray]) -> np.ndarray:
     """The population score of a stored rule (``PopulationRule.to_dict()``) over the stored components
     (one array per component name, one entry per architecture, each oriented higher-is-better).
 
-    Each component is rounded to ``precision`` significant digits when given, then ranked 1..N ascending
-    (``scipy.stats.rankdata``, ties averaged) over the N architectures whose every component is not NaN;
-    ``rank_sum`` adds the ranks, ``log_rank_sum`` adds log(rank / N). An architecture with a NaN component
-    gets NaN (left out of the ranking); −inf ranks last, +inf first.
+    Each entry of the rule is a component name, rounded to ``precision`` significant digits when given, or a
+    nested rule, applied first (its own precision and weights). The entries are ranked 1..N ascending
+    (``scipy.stats.rankdata``, ties averaged) over the N architectures where no entry is NaN; ``rank_sum``
+    adds w·rank, ``log_rank_sum`` adds w·log(rank / N), w the rule's ``weights`` (default 1 each). An
+    architecture with a NaN entry gets NaN (left out of the ranking); −inf ranks last, +inf first.
     """
     name = rule.get("rule")
     if name not in POPULATION_RULES:
         raise ValueError(f"unknown population rule {name!r}; expected one of {', '.join(POPULATION_RULES)}")
-    names = list(rule.get("components") or [])
-    missing = [c for c in names if c not in components]
-    if not names or missing:
+    entries = list(rule.get("components") or [])
+    missing = [c for c in rule_components(rule) if c not in components]
+    if not entries or missing:
         raise ValueError(f"population rule {name} needs component(s) {', '.join(missing or ['(none named)'])}")
-    columns = [np.asarray(components[c], dtype=float) for c in names]
+    weights = rule.get("weights") or [1.0] * len(entries)
+    if len(weights) != len(entries):
+        raise ValueError(f"population rule {name}: {len(weights)} weights for {len(entries)} components")
+    precision = rule.get("precision")
+    columns = []
+    for entry in entries:
+        if isinstance(entry, dict):
+            columns.append(apply_population_rule(entry, components))
+            continue
+        column = np.asarray(components[entry], dtype=float)
+        columns.append(round_significant(column, int(precision)) if precision is not None else column)
     if any(c.ndim != 1 or c.shape != columns[0].shape for c in columns):
         raise ValueError(f"population rule {name}: components must be 1-D arrays of one length, got shapes "
                          f"{[c.shape for c in columns]}")
-    precision = rule.get("precision")
-    if precision is not None:
-        columns = [round_significant(c, int(precision)) for c in columns]
     valid = ~np.any([np.isnan(c) for c in columns], axis=0)
     out = np.full(columns[0].shape, np.nan)
     n = int(valid.sum())
     if n:
         ranks = [stats.rankdata(c[valid]) for c in columns]
-        out[valid] = sum(ranks) if name == "rank_sum" else sum(np.log(r / n) for r in ranks)
+        terms = ranks if name == "rank_sum" else [np.log(r / n) for r in ranks]
+        out[valid] = sum(float(w) * t for w, t in zip(weights, terms, strict=True))
     return out
 
 
@@ -555,7 +574,7 @@ def population_scores(rows: pd.DataFrame) -> tuple[np.ndarray, str | None]:
     if any(r != rule for r in rules) or len(rules) != len(rows):
         return values, f"{rows.iloc[0]['proxy']}: rows disagree on the population rule; raw values used"
     present = {k for c in rows["components"] for k in (c or {})}
-    names = [k for k in rule.get("components") or [] if k in present]  # a row without one of them gets NaN
+    names = [k for k in rule_components(rule) if k in present]  # a row without one of them gets NaN
     components = {k: np.array([(c or {}).get(k, math.nan) for c in rows["components"]], float) for k in names}
     try:
         return apply_population_rule(rule, components), None

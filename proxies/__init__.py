@@ -26,7 +26,7 @@ __all__ = [
 # Built-in proxy modules: importing one registers its proxies. A new built-in is one file plus a name here.
 _BUILTIN_MODULES: list[str] = ["zen", "grad_norm", "synflow", "naswot", "cost", "tenas", "az_nas",
                               "snip", "grasp", "fisher", "plain", "jacob_cov", "epe_nas", "l2_norm",
-                              "zico", "meco", "swap"]
+                              "zico", "meco", "swap", "ensemble"]
 
 import importlib as _importlib  # noqa: E402
 

@@ -92,27 +92,45 @@ class PopulationRule:
     """A population-level combination of stored components, declared as data (stored with every row and
     applied by ``bench.statistics`` without importing proxy code).
 
-    ``rule``: ``rank_sum`` (TE-NAS: Σ rank(component), ties averaged) or ``log_rank_sum`` (AZ-NAS:
-    Σ log(rank/N)); ``components``: the component names, each oriented higher-is-better; ``precision``:
-    significant digits each component is rounded to before ranking (TE-NAS's ``precision=3``), or ``None``.
+    ``rule``: ``rank_sum`` (TE-NAS: Σ w·rank(component), ties averaged) or ``log_rank_sum`` (AZ-NAS:
+    Σ w·log(rank/N)); ``components``: the component names, each oriented higher-is-better, or nested rules
+    (an ensemble of TE-NAS and others ranks TE-NAS's own rank sum); ``precision``: significant digits each
+    named component is rounded to before ranking (TE-NAS's ``precision=3``), or ``None``; ``weights``: one
+    positive weight per component, or ``None`` for equal weights (1 each).
     """
 
     rule: Literal["rank_sum", "log_rank_sum"]
-    components: tuple[str, ...]
+    components: tuple[str | PopulationRule, ...]
     precision: int | None = None
+    weights: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.rule not in ("rank_sum", "log_rank_sum"):
             raise ValueError(f"population rule {self.rule!r}: expected rank_sum or log_rank_sum")
-        if not self.components or not all(isinstance(c, str) and c for c in self.components):
-            raise ValueError(f"population rule {self.rule}: components must be non-empty names, got "
+        if not self.components or not all((isinstance(c, str) and c) or isinstance(c, PopulationRule)
+                                          for c in self.components):
+            raise ValueError(f"population rule {self.rule}: components must be non-empty names or rules, got "
                              f"{self.components!r}")
         if self.precision is not None and (isinstance(self.precision, bool) or self.precision < 1):
             raise ValueError(f"population rule {self.rule}: precision must be None or >= 1, got {self.precision!r}")
         object.__setattr__(self, "components", tuple(self.components))
+        if self.weights is not None:
+            weights = tuple(float(w) for w in self.weights)
+            if len(weights) != len(self.components) or not all(math.isfinite(w) and w > 0 for w in weights):
+                raise ValueError(f"population rule {self.rule}: weights must be one positive number per component "
+                                 f"({len(self.components)}), got {self.weights!r}")
+            object.__setattr__(self, "weights", weights)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "components": list(self.components), "precision": self.precision}
+        """Plain data (JSON): nested rules as dicts; ``weights`` only when given, so the stored rules of
+        unweighted proxies read as before."""
+        out: dict[str, Any] = {"rule": self.rule,
+                               "components": [c.to_dict() if isinstance(c, PopulationRule) else c
+                                              for c in self.components],
+                               "precision": self.precision}
+        if self.weights is not None:
+            out["weights"] = list(self.weights)
+        return out
 
 
 @dataclass(frozen=True)
@@ -249,6 +267,9 @@ class Proxy(ABC):
 
     reference: ClassVar[Reference | None] = None
     """The reference protocol the option defaults reproduce (``None``: a proxy that declares none)."""
+    composite: ClassVar[bool] = False
+    """True for a proxy that scores other registered proxies (``ensemble``): ``--proxies all``, which
+    scores those already, leaves it out."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
