@@ -1,0 +1,108 @@
+"""Choose a rank ensemble on one benchmark, report it on another, and show every candidate (issue 13).
+
+Every combination of the pool's members (equal weights, AZ-NAS's Σ log(rank/N); a member with its own
+population rule, AZ-NAS or TE-NAS, enters as that rule's score) is measured by Kendall τ on the *selection*
+benchmark; the best there is chosen; each candidate's τ on the *report* benchmark is printed beside it. Both
+directions are run: chosen on NAS-Bench-Macro and reported on NB201 CIFAR-10, and the other way round. Writes
+``OUT/README.md``, one compressed table of all candidates per direction and a scatter of τ on selection
+against τ on report for every candidate.
+
+    ZENBENCH_DATA=../shared/data .venv/bin/python scripts/ensemble_selection.py \\
+        --nb201 reports/nb201/tables/cifar10.csv.gz --macro reports/ensemble/tables/macro_cifar10.csv.gz \\
+        --out reports/ensemble
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from bench import benchmarks  # noqa: E402
+from bench.selection import candidates, member_scores, selection_table  # noqa: E402
+from bench.statistics import evaluate  # noqa: E402
+from bench.store import ResultStore  # noqa: E402
+from bench.tables import import_table  # noqa: E402
+
+POOL = ("az_nas", "meco", "zico", "naswot", "synflow", "jacob_cov", "grad_norm", "snip", "fisher", "epe_nas",
+        "plain", "zen", "flops", "params", "l2_norm")
+"""The candidates' members: every built-in proxy at most about 0.6 s per NB201 architecture on one CPU thread
+(SWAP, GraSP and TE-NAS, about 2 s, are left out for cost)."""
+
+
+def member_frame(source: str, benchmark: str, dataset: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Oriented scores (arch × proxy label, each after its own population rule) and the accuracy, from a
+    store or an exported table."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(source)
+        if path.suffix != ".db":
+            import_table(path, Path(folder) / "t.db")
+            path = Path(folder) / "t.db"
+        with ResultStore(path, create=False) as store:
+            rows = store.scores(dataset=dataset, benchmark=benchmark)
+    gt = benchmarks.get(benchmark).ground_truth(None)
+    return member_scores(evaluate(rows, gt, n_resamples=1).points, dataset)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nb201", required=True, help="NB201 CIFAR-10 store or table with every pool member")
+    parser.add_argument("--macro", required=True, help="NAS-Bench-Macro CIFAR-10 store or table")
+    parser.add_argument("--max-size", type=int, default=len(POOL), help="largest combination (default: all)")
+    parser.add_argument("--out", required=True, help="report folder")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = {"NB201 C10": member_frame(args.nb201, "nb201", "cifar10"),
+            "Macro C10": member_frame(args.macro, "macro", "cifar10")}
+    pool = [m for m in POOL if all(m in scores.columns for scores, _ in data.values())]
+    combos = candidates(pool, range(1, args.max_size + 1))
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    lines = ["# A rank ensemble chosen on one benchmark, reported on another", "",
+             f"Pool ({len(pool)}): {', '.join(pool)}. Candidates: every combination of 1 to {args.max_size} "
+             f"members ({len(combos):,}), equal weights, Σ log(rank/N).", ""]
+    for axis, (select, report) in zip(axes, (("Macro C10", "NB201 C10"), ("NB201 C10", "Macro C10")), strict=True):
+        table = selection_table(data[select], data[report], combos)
+        slug = f"{select.split()[0].lower()}_to_{report.split()[0].lower()}"
+        table.to_csv(out / f"candidates_{slug}.csv.gz", index=False, float_format="%.4f")
+        chosen = table[table["chosen"]].iloc[0]
+        best_report = table["tau_report"].max()
+        axis.scatter(table["tau_selection"], table["tau_report"], s=4, alpha=0.3, color="0.4", label="candidate")
+        singles = table[table["size"] == 1]
+        axis.scatter(singles["tau_selection"], singles["tau_report"], s=18, color="tab:blue", label="one proxy")
+        axis.scatter([chosen["tau_selection"]], [chosen["tau_report"]], s=80, marker="*", color="tab:red",
+                     label=f"chosen: {chosen['members']}")
+        axis.set(xlabel=f"Kendall τ on {select} (selection)", ylabel=f"Kendall τ on {report} (report)",
+                 title=f"chosen on {select}, reported on {report}")
+        axis.legend(fontsize=7, loc="lower right")
+        top = table.sort_values("tau_selection", ascending=False).head(15)
+        lines += [f"## Chosen on {select}, reported on {report}", "",
+                  f"Chosen: **{chosen['members']}**, τ {chosen['tau_selection']:.3f} on {select} "
+                  f"(n={chosen['n_selection']}), **τ {chosen['tau_report']:.3f} on {report}** "
+                  f"(n={chosen['n_report']}), place {int(chosen['rank_on_report'])} of {len(table):,} there "
+                  f"(the best candidate on {report}, known only after the fact: τ {best_report:.3f}).", "",
+                  f"All {len(table):,} candidates: `candidates_{slug}.csv.gz`. The 15 best on {select}:", "",
+                  "| members | τ selection | τ report | place on report |", "|---|---|---|---|"]
+        lines += [f"| {r.members} | {r.tau_selection:.3f} | {r.tau_report:.3f} | {int(r.rank_on_report)} |"
+                  for r in top.itertuples()]
+        lines += ["", "Single proxies:", "", "| proxy | τ selection | τ report |", "|---|---|---|"]
+        lines += [f"| {r.members} | {r.tau_selection:.3f} | {r.tau_report:.3f} |"
+                  for r in singles.sort_values("tau_selection", ascending=False).itertuples()]
+        lines.append("")
+        print(f"{select} -> {report}: chosen {chosen['members']} tau {chosen['tau_selection']:.3f} -> "
+              f"{chosen['tau_report']:.3f} (best there {best_report:.3f})")
+    figure.tight_layout()
+    figure.savefig(out / "selection.png", dpi=130)
+    lines += ["![every candidate: τ on the selection benchmark against τ on the report benchmark](selection.png)", ""]
+    (out / "selection.md").write_text("\n".join(lines))
+    print(f"wrote {out / 'selection.md'}")
+
+
+if __name__ == "__main__":
+    main()
