@@ -34,7 +34,7 @@ REFERENCE_OPTION_HASHES: dict[str, str] = {
     "grad_norm": "9154c7f7c07b", "grasp": "6f1fb958124d", "jacob_cov": "d23255cf33fd", "l2_norm": "617b06af0ecc",
     "meco": "b1a5b44d4734", "naswot": "3a324bf5bb91", "params": "c947f63dacb8", "plain": "de1d2d001c1b",
     "snip": "8c30c4e16a8a", "swap": "74e01ac32060", "synflow": "3a00052286f8", "tenas": "d69a0ed28120",
-    "zen": "f28fd2bd9472", "zico": "ea3abf4f75b0", "ensemble": "244eab4cbf40",
+    "zen": "f28fd2bd9472", "zico": "ea3abf4f75b0", "ensemble": "5fa0451c9173",
 }
 """``proxies.get(name).option_hash()`` of every built-in, recorded before options were declared with bounds.
 tenas changed once on purpose (2026-12-02): its default init became PyTorch's, as the released TENAS code runs;
