@@ -195,7 +195,8 @@ def _scatter_figure(points: pd.DataFrame, table: pd.DataFrame, dataset: str, pat
     for ax in list(axes.flat)[len(labels):]:
         ax.set_visible(False)
     what = "rank of proxy score against rank of" if axes_kind == "rank" else "proxy score against"
-    fig.suptitle(f"{DATASET_NAMES.get(dataset, dataset)}: {what} trained accuracy", fontsize=12)
+    title = f"{DATASET_NAMES.get(dataset, dataset)}: {what} trained accuracy"
+    fig.suptitle(title if cols > 1 else title.replace(": ", ":\n", 1), fontsize=12 if cols > 1 else 10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
