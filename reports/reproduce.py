@@ -94,8 +94,10 @@ def render_reproduction(protocol: Protocol, table: pd.DataFrame, out: str | os.P
         f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by zenbench {software_versions()[0]}, torch "
         f"{software_versions()[1]}. Architectures: {scored} {paper_archs:,} (sample seed {protocol.sample_seed}); "
         f"`--sample all` scores what the paper scored.", "",
-        f"**Verdict: {inside} of {len(judged)} published figures lie inside our {round(100 * confidence)}% "
-        f"interval** under the paper's protocol.", "",
+        (f"**Verdict: {inside} of {len(judged)} published figures lie inside our {round(100 * confidence)}% "
+         f"interval** under the paper's protocol." if len(judged) else
+         "**Verdict: none.** The protocol gives no published figure to judge (see its notes); our figures stand "
+         "alone."), "",
         "**How to read.** *paper* is the published figure. *ours (paper's protocol)* is the same proxy scored and "
         "measured as the protocol file below says (options, network, batch rule, input, init seeds, ground-truth "
         f"key, NaN policy, metric), with its {round(100 * confidence)}% bootstrap percentile interval over "
