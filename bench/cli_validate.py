@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from bench.cli_options import parse_init_seeds
-from bench.validation import ZENNAS_OPTIONS, ValidationSetup
+from bench.validation import ZENNAS_OPTIONS, ValidationSetup, with_options
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -59,14 +59,9 @@ def run_validate(args: argparse.Namespace) -> int:
         seeds=tuple(parse_init_seeds(args.seeds, None)), dataset=args.dataset, batch_size=args.batch_size,
         autoaugment=not args.no_autoaugment, device=args.device, threads=args.threads,
         data_source=args.data_source, data_root=args.data_root,
-        proxy_options=merge_options(ZENNAS_OPTIONS, args.proxy_option))
+        proxy_options=with_options(ZENNAS_OPTIONS, args.proxy_option))
     rows = run_validation(setup, args.out, progress=not args.no_progress)
     readme = render_validation(rows, setup, args.out)
     print(f"wrote {readme}", file=sys.stderr)
     return 0
 
-
-def merge_options(defaults: tuple[str, ...], given: list[str]) -> tuple[str, ...]:
-    """``given`` words after the ``defaults`` whose ``PROXY.KEY`` they do not name."""
-    named = {word.split("=", 1)[0].strip() for word in given}
-    return tuple(w for w in defaults if w.split("=", 1)[0].strip() not in named) + tuple(given)

@@ -25,7 +25,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -262,6 +262,17 @@ def _score_row(values: dict[str, Any], table: Path, label: str) -> ScoreRow:
         return ScoreRow(**values)
     except TypeError as exc:
         raise TableError(f"score table {str(table)!r}: column {label!r} does not describe a score ({exc})") from None
+
+
+def table_scores(tables: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The stored scores and run records of one or more tables together, as :meth:`ResultStore.scores` and
+    :meth:`ResultStore.runs` give them (the tables staged in a temporary store; a conflict between them is
+    :func:`import_table`'s error)."""
+    with tempfile.TemporaryDirectory() as folder:
+        for table in tables:
+            import_table(table, Path(folder) / "tables.db")
+        with ResultStore(Path(folder) / "tables.db", create=False) as results:
+            return results.scores(), results.runs()
 
 
 def import_table(table: str | os.PathLike, store: str | os.PathLike) -> TableSummary:

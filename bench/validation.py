@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.cli_options import OptionError, make_proxies, parse_proxy_options
+from bench.cli_options import OptionError, make_proxies, parse_proxy_option, parse_proxy_options
 from bench.runner import resolve_proxies
 from bench.searching import make_zennet_search, resolve_preset
 from proxies import Proxy
@@ -97,12 +97,17 @@ class ValidationSetup:
         replaced), with its :attr:`proxy_options`."""
         if proxy == RANDOM:
             return resolve_proxies(["params"])[0]
-        words = [w for w in self.proxy_options if w.split(".", 1)[0].strip() == proxy]
-        sets = parse_proxy_options(words).get(proxy, [{}])
+        sets = parse_proxy_options(self.proxy_options).get(proxy, [{}])
         if len(sets) > 1:
             raise OptionError(f"validate: --proxy-option gives {proxy!r} several values for one key; a search "
                               "scores each proxy once")
         return make_proxies([proxy], {proxy: sets})[0]
+
+
+def with_options(defaults: Sequence[str], given: Sequence[str]) -> tuple[str, ...]:
+    """``PROXY.KEY=VALUE`` words: ``given`` after the ``defaults`` whose proxy and key it does not name."""
+    named = {parse_proxy_option(word)[:2] for word in given}
+    return tuple(w for w in defaults if parse_proxy_option(w)[:2] not in named) + tuple(given)
 
 
 @dataclass(frozen=True)

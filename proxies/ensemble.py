@@ -6,7 +6,6 @@ benchmark the ensemble is reported on (``reports/ensemble/``).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import ClassVar, Literal
@@ -91,11 +90,9 @@ class Ensemble(Proxy):
             if getattr(cls, "composite", False):
                 raise self._option_error("members", f"proxies that are not ensembles themselves ({member!r} is)")
         try:
-            weights = self.weight_values()
+            self.population_rule()  # the rule checks its weights (count, positive, finite)
         except ValueError:
-            weights = ()
-        if weights is not None and (len(weights) != len(names) or not all(0 < w < math.inf for w in weights)):
-            raise self._option_error("weights", f"{len(names)} positive numbers, comma-separated, or empty")
+            raise self._option_error("weights", f"{len(names)} positive numbers, comma-separated, or empty") from None
 
     def weight_values(self) -> tuple[float, ...] | None:
         """``weights`` as numbers; ``None`` when empty (equal weights)."""

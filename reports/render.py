@@ -16,7 +16,6 @@ import json
 import math
 import os
 import shlex
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,7 @@ from bench.statistics import (  # noqa: E402
     variant_labels,
 )
 from bench.store import DEDUPE_NOTE, ResultStore, software_versions  # noqa: E402
-from bench.tables import import_table  # noqa: E402
+from bench.tables import table_scores  # noqa: E402
 from reports.published import published_table  # noqa: E402
 
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16": "ImageNet16-120"}
@@ -509,11 +508,7 @@ def render_report(store: str | os.PathLike | Sequence[str | os.PathLike], out: s
     if n_resamples < 1:
         raise ValueError(f"--resamples {n_resamples}: expected a positive integer")
     if tables:
-        with tempfile.TemporaryDirectory() as folder:
-            for table in tables:
-                import_table(table, Path(folder) / "tables.db")
-            with ResultStore(Path(folder) / "tables.db", create=False) as results:
-                rows, runs = results.scores(), results.runs()
+        rows, runs = table_scores(tables)
     else:
         with ResultStore(store, create=False) as results:
             rows, runs = results.scores(), results.runs()

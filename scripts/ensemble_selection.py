@@ -8,14 +8,13 @@ directions are run: chosen on NAS-Bench-Macro and reported on NB201 CIFAR-10, an
 against τ on report for every candidate.
 
     ZENBENCH_DATA=../shared/data .venv/bin/python scripts/ensemble_selection.py \\
-        --nb201 reports/nb201/tables/cifar10.csv.gz --macro reports/ensemble/tables/macro_cifar10.csv.gz \\
+        --nb201 reports/nb201/tables/cifar10.csv.gz --macro reports/macro/tables/cifar10.csv.gz \\
         --out reports/ensemble
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -24,11 +23,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+import proxies  # noqa: E402
 from bench import benchmarks  # noqa: E402
 from bench.selection import candidates, combination_scores, member_scores, selection_table  # noqa: E402
 from bench.statistics import evaluate, rank_metrics  # noqa: E402
-from bench.store import ResultStore  # noqa: E402
-from bench.tables import import_table  # noqa: E402
+from bench.tables import table_scores  # noqa: E402
 
 POOL = ("az_nas", "meco", "zico", "naswot", "synflow", "jacob_cov", "grad_norm", "snip", "fisher", "epe_nas",
         "plain", "zen", "flops", "params", "l2_norm")
@@ -36,20 +35,18 @@ POOL = ("az_nas", "meco", "zico", "naswot", "synflow", "jacob_cov", "grad_norm",
 (SWAP, GraSP and TE-NAS, about 2 s, are left out for cost)."""
 
 
-def member_frame(sources: list[str], benchmark: str, dataset: str) -> tuple[pd.DataFrame, pd.Series]:
+def member_frame(tables: list[str], benchmark: str, dataset: str) -> tuple[pd.DataFrame, pd.Series]:
     """Oriented scores (arch × proxy label, each after its own population rule) and the accuracy, from
-    stores or exported tables (several: their rows together)."""
-    frames = []
-    with tempfile.TemporaryDirectory() as folder:
-        for k, source in enumerate(sources):
-            path = Path(source)
-            if path.suffix != ".db":
-                import_table(path, Path(folder) / f"t{k}.db")
-                path = Path(folder) / f"t{k}.db"
-            with ResultStore(path, create=False) as store:
-                frames.append(store.scores(dataset=dataset, benchmark=benchmark))
+    exported score tables: each pool member under its reference options (one column per proxy), on the
+    architectures where every pool member present has a finite score (so every candidate is measured on
+    the same architectures)."""
+    rows, _ = table_scores(tables)
+    reference = {name: proxies.get(name).option_hash() for name in set(rows["proxy"]) & set(POOL)}
+    rows = rows[[reference.get(p) == h for p, h in zip(rows["proxy"], rows["option_hash"], strict=True)]]
     gt = benchmarks.get(benchmark).ground_truth(None)
-    return member_scores(evaluate(pd.concat(frames, ignore_index=True), gt, n_resamples=1).points, dataset)
+    scores, truth = member_scores(evaluate(rows, gt, n_resamples=1).points, dataset)
+    scored = scores[[m for m in POOL if m in scores.columns]].notna().all(axis=1)
+    return scores[scored], truth[scored]
 
 
 def with_interval(scores: pd.DataFrame, truth: pd.Series, members: list[str]) -> str:
@@ -64,8 +61,8 @@ def with_interval(scores: pd.DataFrame, truth: pd.Series, members: list[str]) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nb201", required=True, action="append", help="NB201 CIFAR-10 store or table (repeatable)")
-    parser.add_argument("--macro", required=True, action="append", help="NAS-Bench-Macro CIFAR-10 store or table "
+    parser.add_argument("--nb201", required=True, action="append", help="NB201 CIFAR-10 score table (repeatable)")
+    parser.add_argument("--macro", required=True, action="append", help="NAS-Bench-Macro CIFAR-10 score table "
                         "(repeatable)")
     parser.add_argument("--max-size", type=int, default=len(POOL), help="largest combination (default: all)")
     parser.add_argument("--out", required=True, help="report folder")
@@ -82,8 +79,9 @@ def main() -> None:
     lines = ["# A rank ensemble chosen on one benchmark, reported on another", "",
              f"Regenerate with `ZENBENCH_DATA=../shared/data python {command}`.", "",
              f"Pool ({len(pool)}): {', '.join(pool)}. Candidates: every combination of 1 to {args.max_size} "
-             f"members ({len(combos):,}), equal weights, Σ log(rank/N) over the architectures both benchmarks' "
-             "members scored finitely (each member oriented higher-is-better, AZ-NAS after its own rank rule). "
+             f"members ({len(combos):,}), equal weights, Σ log(rank/N), each member with its reference options, every "
+             "candidate of a benchmark on the same architectures: those where every pool member has a finite score "
+             "(each member oriented higher-is-better, AZ-NAS after its own rank rule). "
              "The candidate with the best Kendall τ on the selection benchmark is *chosen*; its τ on the report "
              "benchmark is the honest figure. Every candidate's τ on both is in the tables and the figure, so a "
              "reader can judge the selection. Intervals: 95% bootstrap percentile, 1,000 resamples, seed 0.", ""]

@@ -10,8 +10,7 @@ import pytest
 
 from bench.cli import main
 from bench.cli_options import OptionError
-from bench.cli_validate import merge_options
-from bench.validation import ZENNAS_OPTIONS, ValidationSetup, random_fitness
+from bench.validation import ZENNAS_OPTIONS, ValidationSetup, random_fitness, with_options
 from search.spaces.zennet import Structure
 
 
@@ -54,7 +53,7 @@ def _tiny_argv(tmp_path, data_root, proxies: str, *extra: str) -> list[str]:
 def test_tenas_fitness_is_zennas_port_and_options_replace_the_defaults():
     tenas = ValidationSetup(proxies=("tenas",)).fitness_proxy("tenas")
     assert (tenas.network, tenas.parts, tenas.batch_size) == ("full", "ntk", 64)  # compute_te_nas_score
-    words = merge_options(ZENNAS_OPTIONS, ["tenas.parts=ntk+lr"])
+    words = with_options(ZENNAS_OPTIONS, ["tenas.parts=ntk+lr"])
     assert "tenas.parts=ntk" not in words and "tenas.network=full" in words
     assert ValidationSetup(proxies=("tenas",), proxy_options=words).fitness_proxy("tenas").parts == "ntk+lr"
     with pytest.raises(OptionError, match="tenas.nope"):
