@@ -30,7 +30,7 @@ import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from bench import benchmarks  # noqa: E402
-from bench.benchmarks.base import Benchmark, GroundTruthTable  # noqa: E402
+from bench.benchmarks.base import Benchmark, GroundTruthTable, PublishedScores  # noqa: E402
 from bench.statistics import (  # noqa: E402
     DEFAULT_CONFIDENCE,
     DEFAULT_RESAMPLES,
@@ -40,6 +40,7 @@ from bench.statistics import (  # noqa: E402
     TOP_TAU_PERCENT,
     Evaluation,
     evaluate,
+    spearman_rho,
     variant_labels,
 )
 from bench.store import DEDUPE_NOTE, ResultStore, software_versions  # noqa: E402
@@ -390,6 +391,52 @@ def published_section(published: pd.DataFrame, table: pd.DataFrame, dataset: str
                             "archs", "source"], rows), "", *notes, ""]
 
 
+def published_agreement(points: pd.DataFrame, table: pd.DataFrame, published: PublishedScores | None,
+                        dataset: str) -> pd.DataFrame:
+    """Per proxy variant of ``dataset`` whose proxy the source also scored: Spearman ρ between our raw
+    score and the published one over the architectures where both are finite (``n``). Empty without a source."""
+    columns = ["dataset", "label", "proxy", "n", "spearman_rho"]
+    if published is None:
+        return pd.DataFrame(columns=columns)
+    records = []
+    for _, mine in table.iterrows():
+        if mine["proxy"] not in published.table.columns:
+            continue
+        ours = points[(points["dataset"] == dataset) & (points["label"] == mine["label"])]
+        theirs = published.table[mine["proxy"]].reindex(ours["arch"]).to_numpy(float)
+        values = ours["value"].to_numpy(float)
+        both = np.isfinite(values) & np.isfinite(theirs)
+        records.append(dict(dataset=dataset, label=mine["label"], proxy=mine["proxy"], n=int(both.sum()),
+                            spearman_rho=spearman_rho(values[both], theirs[both]) if both.sum() >= 2 else math.nan))
+    return pd.DataFrame(records, columns=columns)
+
+
+def _published_scores(bench_obj: Benchmark, dataset: str) -> tuple[PublishedScores | None, str | None]:
+    """The benchmark's published per-architecture scores of ``dataset`` (``None`` where it has none), and
+    a note when it has some but they cannot be read (the report goes on without them)."""
+    scores = getattr(bench_obj, "published_scores", None)
+    if scores is None:
+        return None, None
+    try:
+        return scores(dataset), None
+    except benchmarks.BenchmarkError as exc:
+        return None, f"{dataset}: published per-architecture scores left out: {exc}"
+
+
+def published_agreement_section(agreement: pd.DataFrame, published: PublishedScores | None) -> list[str]:
+    """The per-architecture agreement table and the source's protocol (nothing without a source)."""
+    if published is None:
+        return []
+    lines = ["### Per-architecture agreement with published scores", ""]
+    if agreement.empty:
+        return lines + [f"_{published.citation} scored none of these proxies._", ""]
+    rows = [[r["label"], f"{r['n']:,}", _num(r["spearman_rho"])] for _, r in agreement.iterrows()]
+    return lines + ["Spearman ρ between our score and the published score of the same architecture (raw "
+                    "values, both finite). Near 1: the same proxy up to protocol.", "",
+                    markdown_table(["proxy", "archs", "ρ (ours vs published)"], rows), "",
+                    f"Source: {published.citation}. Their protocol: {published.protocol}.", ""]
+
+
 def _describe_batches(sources: pd.Series, mode: str) -> str:
     unique = sorted(set(sources))
     if mode == "per-arch" and len(unique) > 1:
@@ -574,9 +621,18 @@ def render_report(store: str | os.PathLike | Sequence[str | os.PathLike], out: s
     ]
     if table.empty:
         lines += ["_The store holds no scores._", ""]
+    agreements = []
     for dataset in _dataset_order(list(table["dataset"].unique()) if not table.empty else []):
+        per_arch, missing = _published_scores(bench_obj, dataset)
+        if missing:
+            evaluation.notes.append(missing)
+        agreement = published_agreement(evaluation.points, table[table["dataset"] == dataset], per_arch, dataset)
+        agreements.append(agreement)
         lines += _dataset_section(dataset, table[table["dataset"] == dataset], evaluation, published, runs, out,
                                   files, init_table, scatter_axes, spreads)
+        lines += published_agreement_section(agreement, per_arch)
+    if any(not a.empty for a in agreements):
+        write_csv(pd.concat(agreements, ignore_index=True), "published_agreement.csv")
     lines += _noise_section(evaluation, bench_obj.title)
     lines += _protocol_section(protocol, runs)
     if evaluation.notes:

@@ -185,6 +185,13 @@ def test_a_plug_in_benchmark_runs_reports_and_searches(tmp_path: Path, capsys: p
     readme = (tmp_path / "report" / "README.md").read_text()
     assert readme.startswith("# Zero-shot proxies on Toy-Bench: report")
     assert "_No published values" in readme  # published values belong to NB201
+    # ... but the toy benchmark publishes per-architecture params with two values swapped
+    swapped = params["value"].rename({"12": "44", "44": "12"}).reindex(params.index)
+    agreement = pd.read_csv(tmp_path / "report" / "published_agreement.csv").set_index("label")
+    assert agreement.loc["params", "n"] == 16
+    assert agreement.loc["params", "spearman_rho"] == pytest.approx(stats.spearmanr(params["value"], swapped).statistic)
+    assert agreement.loc["params", "spearman_rho"] < 1
+    assert "### Per-architecture agreement with published scores" in readme and "Source: toy paper" in readme
     ceiling = result.evaluation.noise_ceiling.set_index("measure")
     assert ceiling.loc["trial0_vs_trial1", "kendall_tau"] == pytest.approx(1.0)  # trials ±0.5 keep the order
     assert main(["search", "--benchmark", TOY, "--proxy", "ground-truth", "--evaluations", "8", "--runs", "2",

@@ -357,6 +357,31 @@ def test_sample_ground_truth_table(sample_path: Path, sample) -> None:
     assert "500 cells" in info and "94.71" in info
 
 
+def test_published_scores_are_naslibs_under_our_names(sample_path: Path, sample) -> None:
+    published = Nb101Benchmark().published_scores("cifar10", sample_path)
+    assert list(published.table.index) == [c.to_string() for c, _ in sample]
+    assert "jacob_cov" in published.table and "jacov" not in published.table and "val_accuracy" not in published.table
+    cell, entry = sample[17]
+    assert published.table.at[cell.to_string(), "jacob_cov"] == entry["jacov"]
+    assert published.table.at[cell.to_string(), "synflow"] == entry["synflow"]
+    assert "NASLib" in published.citation and "batch" in published.protocol
+
+
+def test_published_scores_read_naslibs_nonfinite_mark_as_nan_and_refuse_other_files(tmp_path: Path,
+                                                                                     sample_path: Path) -> None:
+    key, entry = next(iter(json.loads(sample_path.read_text())["nasbench101"]["cifar10"].items()))
+    path = tmp_path / "naslib_zc_nasbench101.json"
+    path.write_text(json.dumps({"nasbench101": {"cifar10": {key: {**entry, "synflow": -1e8, "snip": 2.5}}}}))
+    table = Nb101Benchmark().published_scores("cifar10", path).table
+    assert np.isnan(table["synflow"].iloc[0]) and table["snip"].iloc[0] == 2.5
+    with pytest.raises(BenchmarkError, match="no dataset 'cifar100'"):
+        Nb101Benchmark().published_scores("cifar100", path)
+    official = tmp_path / "nasbench_only108.tfrecord"
+    official.write_bytes(b"")
+    with pytest.raises(BenchmarkError, match="holds no proxy scores"):
+        Nb101Benchmark().published_scores("cifar10", official)
+
+
 def test_missing_or_corrupt_ground_truth_is_one_line(tmp_path: Path) -> None:
     bench = Nb101Benchmark()
     with pytest.raises(BenchmarkError, match="no such file") as err:

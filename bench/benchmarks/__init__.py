@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
-from bench.benchmarks.base import ArchSpecError, Benchmark, BenchmarkError, GroundTruthTable
+from bench.benchmarks.base import ArchSpecError, Benchmark, BenchmarkError, GroundTruthTable, PublishedScores
 
 ENTRY_POINT_GROUP = "zenbench.benchmarks"
 BUILTIN: dict[str, str] = {
@@ -26,8 +26,8 @@ BUILTIN: dict[str, str] = {
 _REGISTERED: dict[str, type] = {}
 _INSTANCES: dict[str, Benchmark] = {}
 
-__all__ = ["ArchSpecError", "Benchmark", "BenchmarkError", "GroundTruthTable", "ENTRY_POINT_GROUP", "BUILTIN",
-           "get", "get_class", "names", "register", "resolve"]
+__all__ = ["ArchSpecError", "Benchmark", "BenchmarkError", "GroundTruthTable", "PublishedScores", "ENTRY_POINT_GROUP",
+           "BUILTIN", "get", "get_class", "names", "register", "resolve"]
 
 
 def register(cls: type) -> type:

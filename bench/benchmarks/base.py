@@ -90,6 +90,20 @@ class GroundTruthTable:
         return self.table[column].reindex(list(specs)).to_numpy(float)
 
 
+@dataclass(frozen=True)
+class PublishedScores:
+    """Per-architecture proxy scores that a source published for one dataset of a benchmark, as plain data.
+
+    ``table``: indexed by spec string (index name ``arch``), one column per proxy under zenbench's proxy
+    name (``jacob_cov``, not NASLib's ``jacov``), NaN where the source has no finite score. ``citation`` and
+    ``protocol`` say who computed them and how (batch, network, data), for the report's note.
+    """
+
+    table: pd.DataFrame
+    citation: str
+    protocol: str
+
+
 @runtime_checkable
 class Benchmark(Protocol):
     """A NAS benchmark behind one interface (registry: :mod:`bench.benchmarks`).
@@ -100,8 +114,10 @@ class Benchmark(Protocol):
     raises :class:`proxies.base.VariantUnavailable` for one it does not have.
 
     Optional: ``info(gt) -> str``, the text ``zenbench gt info`` prints (default: a generic summary of the
-    :class:`GroundTruthTable`). Random search draws from ``ground_truth().evaluated()``, so every random
-    pick has an accuracy; the EA draws from :meth:`mutation_space`.
+    :class:`GroundTruthTable`); ``published_scores(dataset) -> PublishedScores | None``, per-architecture
+    scores some source published (the report sets ours beside them, Spearman per proxy). Random search
+    draws from ``ground_truth().evaluated()``, so every random pick has an accuracy; the EA draws from
+    :meth:`mutation_space`.
     """
 
     name: str

@@ -17,6 +17,9 @@ Cells, spec strings, the graph hash, networks and the mutation rule live in :mod
   validation and test accuracy (%), ``params_cifar10_M`` the file's ``trainable_parameters``; the repeats
   are the trials of both columns. Records of other epoch budgets (the full file's 4, 12, 36) are skipped.
 
+The sample also holds NASLib's own scores of 11 proxies per cell: :meth:`Nb101Benchmark.published_scores`
+gives them under zenbench's proxy names, and reports set ours beside them.
+
 Default key: ``cifar10_valid`` (the accuracy both sources have). ``isomorphism_id``: NB101's graph hash of the
 pruned cell (the official file's ``module_hash``); degenerate: no input-to-output path.
 """
@@ -33,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.benchmarks.base import ArchSpecError, BenchmarkError, GroundTruthTable
+from bench.benchmarks.base import ArchSpecError, BenchmarkError, GroundTruthTable, PublishedScores
 from bench.tfrecord import TFRecordError, read_nb101
 from search.spaces.nb101 import DATASETS, CellSpecError, Nb101Cell, Nb101Factory, Nb101MutationSpace
 
@@ -46,6 +49,15 @@ TEST_KEY = "cifar10_test"
 NASLIB_OPS: dict[int, str] = {0: "input", 1: "output", 2: "maxpool3x3", 3: "conv1x1-bn-relu", 4: "conv3x3-bn-relu"}
 """NASLib's NB101 op codes (its ``all_ops`` list), as its sample's keys use them."""
 _NASLIB_FIELDS = ("val_accuracy", "params", "flops")
+NASLIB_PROXY_NAMES: dict[str, str] = {"jacov": "jacob_cov", "nwot": "naswot"}
+"""NASLib's proxy names that differ from zenbench's; the others (synflow, snip, ...) are the same."""
+NASLIB_NONFINITE = -1e8
+"""What NASLib writes for a NaN or infinite score (read back as NaN)."""
+NASLIB_CITATION = ("NAS-Bench-Suite-Zero (Krishnakumar et al., NeurIPS 2022 Datasets and Benchmarks), "
+                   "automl/NASLib zc_nasbench101.json")
+NASLIB_PROTOCOL = ("NASLib's implementations on its NB101 network, one batch of CIFAR-10 training images (its "
+                   "zero-cost configs set batch 32, its datasheet says 64); synflow stored as log(synflow), which "
+                   "leaves ranks unchanged; params and flops counted by NASLib")
 
 
 class Nb101Benchmark:
@@ -92,6 +104,18 @@ class Nb101Benchmark:
         stat = path.stat()
         loader = _load_official if path.suffix == OFFICIAL_SUFFIX else _load_sample
         return loader(str(path), stat.st_mtime_ns, stat.st_size)
+
+    def published_scores(self, dataset: str = "cifar10", source: str | os.PathLike | None = None) -> PublishedScores:
+        """NASLib's scores of the sample's cells (every field of an entry but ``val_accuracy``), one column
+        per proxy under zenbench's name; ``source`` as for :meth:`ground_truth` (the official file has none:
+        :class:`BenchmarkError`)."""
+        self._check(dataset)
+        path = _resolve(source)
+        if path.suffix == OFFICIAL_SUFFIX:
+            raise BenchmarkError(f"{path}: the official NAS-Bench-101 file holds no proxy scores; NASLib's "
+                                 f"{SAMPLE_RELATIVE.name} does")
+        stat = path.stat()
+        return _load_naslib_scores(str(path), stat.st_mtime_ns, stat.st_size)
 
     def info(self, gt: GroundTruthTable) -> str:
         """``zenbench gt info``: cells, distinct networks (graph hashes), the best cell of each accuracy column."""
@@ -144,7 +168,8 @@ def _resolve(source: str | os.PathLike | None) -> Path:
 
 
 @lru_cache(maxsize=4)
-def _load_sample(path: str, mtime_ns: int, size: int) -> GroundTruthTable:
+def _sample_entries(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    """The ``{key: entry}`` mapping of NASLib's sample file, read once per file version."""
     try:
         with open(path, encoding="utf-8") as fh:
             raw = json.load(fh)
@@ -154,6 +179,12 @@ def _load_sample(path: str, mtime_ns: int, size: int) -> GroundTruthTable:
     entries = section.get("cifar10") if isinstance(section, dict) else None
     if not isinstance(entries, dict) or not entries:
         raise BenchmarkError(f'{path}: expected NASLib\'s {{"nasbench101": {{"cifar10": {{key: entry}}}}}}')
+    return entries
+
+
+@lru_cache(maxsize=4)
+def _load_sample(path: str, mtime_ns: int, size: int) -> GroundTruthTable:
+    entries = _sample_entries(path, mtime_ns, size)
     rows = {}
     for key, entry in entries.items():
         cell = _naslib_cell(path, key)
@@ -163,6 +194,21 @@ def _load_sample(path: str, mtime_ns: int, size: int) -> GroundTruthTable:
     table = pd.DataFrame.from_dict(rows, orient="index", columns=[VALID_KEY, "params_cifar10_M", "flops_cifar10_M"])
     table.index.name = "arch"
     return GroundTruthTable(table.astype(float), {"cifar10": VALID_KEY}, path)
+
+
+@lru_cache(maxsize=4)
+def _load_naslib_scores(path: str, mtime_ns: int, size: int) -> PublishedScores:
+    rows = {}
+    for key, entry in _sample_entries(path, mtime_ns, size).items():
+        if not isinstance(entry, dict):
+            raise BenchmarkError(f"{path}: entry {key}: expected a mapping of proxy names to scores")
+        rows[_naslib_cell(path, key).to_string()] = {
+            NASLIB_PROXY_NAMES.get(name, name): float(value) if _finite(value) and value > NASLIB_NONFINITE
+            else math.nan
+            for name, value in entry.items() if name != "val_accuracy"}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "arch"
+    return PublishedScores(table, NASLIB_CITATION, NASLIB_PROTOCOL)
 
 
 def _naslib_cell(path: str, key: str) -> Nb101Cell:
