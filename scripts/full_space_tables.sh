@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The full-space score tables (issues #9 and #12), phase by phase, each resumable from its committed table.
+#
+#   scripts/full_space_tables.sh                 # every phase, in the order below
+#   scripts/full_space_tables.sh nb101-mission   # one or more phases by name
+#
+# A phase scores into runs/full/BENCH_DATASET.db (2 local workers, 1 torch thread each, --dedupe), starting
+# from the committed table (only what it lacks is computed), then exports the store back over that table.
+# Stop it with Ctrl-C (or `pkill -INT -f "zenbench bench"`): the phase's store keeps what was scored, and
+#   zenbench export --store runs/full/BENCH_DATASET.db --out TABLE
+# saves it into the table to commit; the next run continues from there. Then re-render the report:
+#   zenbench report --table TABLE --out reports/BENCH
+# Environment: ZENBENCH_DATA (the data folder), WORKERS (default 2), DEVICE (default cpu).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORKERS=${WORKERS:-2}
+DEVICE=${DEVICE:-cpu}
+export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
+mkdir -p runs/full
+
+MISSION_ZEN=(--proxy-option zen.network=as-built --proxy-option zen.network=no-reslink)
+NB201_FULL=params,flops,synflow,zen,naswot,jacob_cov,l2_norm
+REST=snip,grasp,fisher,plain,jacob_cov,epe_nas,l2_norm,zico,meco,swap,az_nas
+
+phase() {  # phase BENCH DATASET TABLE SAMPLE PROXIES [extra bench options...]
+  local bench=$1 dataset=$2 table=$3 sample=$4 proxies=$5
+  shift 5
+  local store=runs/full/${bench}_${dataset}.db resume=()
+  [[ -f $table ]] && resume=(--resume-from "$table")
+  mkdir -p "$(dirname "$table")"
+  zenbench bench --benchmark "$bench" --dataset "$dataset" --proxies "$proxies" --sample "$sample" --seed 0 \
+    --device "$DEVICE" --threads 1 --workers "$WORKERS" --dedupe --store "$store" "${resume[@]}" "$@"
+  zenbench export --store "$store" --benchmark "$bench" --dataset "$dataset" --out "$table"
+}
+
+run_phase() {
+  case $1 in
+    macro-mission) phase macro cifar10 reports/macro/tables/cifar10.csv.gz 6561 \
+                     zen,synflow,naswot,grad_norm,params,flops "${MISSION_ZEN[@]}" ;;
+    macro-tenas)   phase macro cifar10 reports/macro/tables/cifar10.csv.gz 6561 tenas ;;
+    nb101-mission) phase nb101 cifar10 reports/nb101/tables/cifar10.csv.gz 500 params,flops,synflow,zen,naswot,grad_norm ;;
+    # TE-NAS has no thin NB101 networks; on the full ones (tenas.network=full) it took 222 s per cell on one
+    # CPU thread (load 2.4), about 31 hours for the 500 cells: a GPU phase, left out here.
+    nb201-c10)     phase nb201 cifar10 reports/nb201/tables/cifar10.csv.gz 15625 $NB201_FULL ;;
+    nb201-c100)    phase nb201 cifar100 reports/nb201/tables/cifar100.csv.gz 15625 $NB201_FULL ;;
+    nb201-in16)    phase nb201 imagenet16 reports/nb201/tables/imagenet16.csv.gz 15625 $NB201_FULL ;;
+    nb101-rest)    phase nb101 cifar10 reports/nb101/tables/cifar10.csv.gz 500 $REST ;;
+    macro-rest)    phase macro cifar10 reports/macro/tables/cifar10.csv.gz 6561 $REST ;;
+    *) echo "full_space_tables.sh: unknown phase '$1'; expected one of: ${PHASES[*]}" >&2; exit 2 ;;
+  esac
+}
+
+PHASES=(macro-mission macro-tenas nb101-mission nb201-c10 nb201-c100 nb201-in16 nb101-rest macro-rest)
+for name in "${@:-${PHASES[@]}}"; do
+  echo "== $name $(date -u +%FT%TZ)"
+  run_phase "$name"
+done
