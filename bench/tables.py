@@ -14,7 +14,11 @@ records (command and configuration) of the store.
 table lacks. The round trip is exact for every stored field except ``created`` (set to the export time) and
 the cost measurements, which are rounded (:data:`ROUNDING`: seconds to 0.1 ms, memory to 0.01 MB, load to
 0.01); values and components keep every bit (``repr`` of the float). An empty ``LABEL.seconds`` cell means
-"not scored"; a scored NaN keeps its seconds. This module knows no benchmark and no proxy.
+"not scored"; a scored NaN keeps its seconds. A column whose values equal, bit for bit, a column the
+benchmark's own ground truth publishes (params and FLOPs counts: a network that matches the benchmark's
+reproduces them exactly) is written as a reference (``from_ground_truth`` in the sidecar) and read back
+from the ground truth through the data folder, so a table never holds a copy of the benchmark's data. This
+module knows no particular benchmark and no proxy.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench import benchmarks
+from bench.benchmarks.base import GroundTruthTable
 from bench.store import MergeConflictError, ResultStore, ScoreRow, StoreError, merge_stores, software_versions
 
 TABLE_FORMAT = "zenbench-score-table"
@@ -116,6 +122,26 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _published_column(values: pd.Series, gt: GroundTruthTable | None) -> str | None:
+    """The non-accuracy ground-truth column (params, FLOPs) equal to ``values`` (indexed by spec) bit for
+    bit on every scored architecture, or ``None``."""
+    if gt is None or values.empty:
+        return None
+    for column in gt.table.columns:
+        if column not in gt.accuracy_keys and pd.api.types.is_numeric_dtype(gt.table[column]) and \
+                np.array_equal(values.to_numpy(float), gt.table[column].reindex(values.index).to_numpy(float)):
+            return str(column)
+    return None
+
+
+def _ground_truth(benchmark: str) -> GroundTruthTable | None:
+    """The benchmark's ground truth through its own lookup, or ``None`` where it cannot be read."""
+    try:
+        return benchmarks.resolve(benchmark).ground_truth()
+    except (benchmarks.BenchmarkError, OSError):
+        return None
+
+
 def export_table(store: str | os.PathLike, table: str | os.PathLike, *, benchmark: str | None = None,
                  dataset: str | None = None) -> TableSummary:
     """Write the scores of ``benchmark`` and ``dataset`` in ``store`` as ``table`` (``.csv.gz`` or ``.csv``)
@@ -140,6 +166,7 @@ def export_table(store: str | os.PathLike, table: str | os.PathLike, *, benchmar
     archs = sorted(set(rows["arch"]))
     data: dict[str, Any] = {"arch": archs}
     columns: dict[str, Any] = {}
+    gt = _ground_truth(bench_name)
     candidates = [f.name for f in fields(ScoreRow) if f.name not in _DROPPED and f.name not in _PER_ROW_ALWAYS
                   and f.name != "components"]
     for label, (_, key) in zip(labels, protocols.iterrows(), strict=True):
@@ -156,7 +183,9 @@ def export_table(store: str | os.PathLike, table: str | os.PathLike, *, benchmar
                 constant[name] = dict(value) if isinstance(value, Mapping) else _plain(value)
             else:
                 per_row.append(name)
-        data[label] = group["value"].to_numpy()
+        published = _published_column(group["value"][scored], gt)
+        if published is None:
+            data[label] = group["value"].to_numpy()
         data[f"{label}.seconds"] = group["seconds"].round(ROUNDING["seconds"]).to_numpy()
         for name in per_row:
             values = group[name]
@@ -172,6 +201,8 @@ def export_table(store: str | os.PathLike, table: str | os.PathLike, *, benchmar
                 lambda c, k=component: c.get(k, math.nan) if isinstance(c, Mapping) else math.nan).to_numpy()
         columns[label] = {"key": {c: _plain(key[c]) for c in _PROTOCOL_KEY}, "constant": constant,
                           "per_row": per_row, "components": component_names, "n_scores": int(scored.sum())}
+        if published is not None:
+            columns[label]["from_ground_truth"] = published
     wide = pd.DataFrame(data)
     zenbench_version, torch_version = software_versions()
     meta = {
@@ -222,6 +253,12 @@ def read_table(table: str | os.PathLike) -> tuple[list[ScoreRow], list[dict[str,
     except (OSError, ValueError, EOFError, gzip.BadGzipFile, pd.errors.ParserError) as exc:
         raise TableError(f"score table {str(table)!r} is not a readable CSV: {exc}") from None
     created = _dt.datetime.fromisoformat(meta["exported"]).timestamp()
+    references = {label: _from_ground_truth(table, meta["benchmark"], label, column["from_ground_truth"],
+                                            wide["arch"][wide[f"{label}.seconds"].notna()])
+                  for label, column in meta["columns"].items()
+                  if column.get("from_ground_truth") and f"{label}.seconds" in wide.columns}  # else: named below
+    if references:
+        wide = pd.concat([wide, pd.DataFrame(references, index=wide.index)], axis=1)
     rows: list[ScoreRow] = []
     for label, column in meta["columns"].items():
         needed = [label, f"{label}.seconds", *(f"{label}.{n}" for n in column["per_row"]),
@@ -240,6 +277,24 @@ def read_table(table: str | os.PathLike) -> tuple[list[ScoreRow], list[dict[str,
                                      if not pd.isna(cells[f"{label}:{c}"])}
             rows.append(_score_row(fields_, table, label))
     return rows, list(meta.get("runs", [])), meta
+
+
+def _from_ground_truth(table: Path, benchmark: str, label: str, column: str, archs: pd.Series) -> pd.Series:
+    """The values of a column written as a reference to the ground truth's ``column`` (see the module
+    docstring), for the scored ``archs``; a ground truth that cannot be read or lacks them: :class:`TableError`."""
+    try:
+        gt = benchmarks.resolve(benchmark).ground_truth()
+    except benchmarks.BenchmarkError as exc:
+        raise TableError(f"score table {str(table)!r}: column {label!r} is {benchmark}'s ground-truth column "
+                         f"{column!r}, which cannot be read: {exc}") from None
+    if column not in gt.table.columns:
+        raise TableError(f"score table {str(table)!r}: column {label!r} refers to ground-truth column {column!r}, "
+                         f"which {gt.source} lacks")
+    values = gt.table[column].reindex(archs)
+    if values.isna().any():
+        raise TableError(f"score table {str(table)!r}: column {label!r}: {gt.source} has no {column!r} for "
+                         f"{values.index[values.isna()][0]!r}")
+    return pd.Series(values.to_numpy(float), index=archs.index)
 
 
 def _score_row(values: dict[str, Any], table: Path, label: str) -> ScoreRow:

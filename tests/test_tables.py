@@ -245,3 +245,31 @@ def test_dedupe_copies_from_scores_already_in_the_store(tmp_path):
     export_table(store, tmp_path / "d.csv.gz")  # the copies' provenance crosses a table
     import_table(tmp_path / "d.csv.gz", tmp_path / "e.db")
     assert _frame(tmp_path / "e.db")["copied_from"].notna().sum() == summary.n_copied
+
+
+# ----------------------------------------------------------------------------- columns the ground truth publishes
+
+
+def test_a_column_equal_to_the_ground_truth_is_written_as_a_reference(tmp_path, monkeypatch):
+    from conftest import require_data
+
+    require_data("nb201/nb201.csv")
+    store, table = tmp_path / "p.db", tmp_path / "p.csv.gz"
+    run_benchmark(store, ["params", "synflow"], benchmark="nb201", sample=6, seed=0, device="cpu",
+                  data_source="noise", progress=False)
+    export_table(store, table)
+    meta = json.loads(sidecar_path(table).read_text())
+    assert meta["columns"]["params"]["from_ground_truth"] == "params_cifar10_M"
+    assert "from_ground_truth" not in meta["columns"]["synflow"]  # a score, not a published count
+    wide = pd.read_csv(table)
+    assert "params" not in wide.columns and "params.seconds" in wide.columns and "synflow" in wide.columns
+    rows, _, _ = read_table(table)
+    with ResultStore(store, create=False) as results:
+        stored = results.scores().set_index(["proxy", "arch"])["value"].sort_index()
+    back = pd.Series({(r.proxy, r.arch): r.value for r in rows}).sort_index()
+    assert back.to_dict() == stored.to_dict()  # bit for bit, read through the data folder
+    monkeypatch.setenv("ZENBENCH_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "nowhere"))
+    with pytest.raises(TableError, match="column 'params' is nb201's ground-truth column 'params_cifar10_M'") as err:
+        read_table(table)
+    assert "\n" not in str(err.value)
