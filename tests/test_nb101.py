@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 from conftest import require_data
 
 import bench.benchmarks as registry
@@ -292,15 +293,26 @@ def test_analytic_flops_equal_the_conv_count_of_the_built_network(cell: Nb101Cel
     assert nb101_flops(cell, stem_channels=16) == count_flops(net, (3, 32, 32), "conv")
 
 
-def test_factory_builds_fresh_networks_and_refuses_variants() -> None:
+def test_factory_builds_fresh_networks_tenas_variants_and_refuses_no_reslink() -> None:
     factory = Nb101Benchmark().factory(FIRST_RECORD.to_string(), "cifar10")
     assert isinstance(factory, Nb101Factory)
     assert factory.input_shape == (3, 32, 32) and factory.num_classes == 10
     small = factory(stem_channels=8, cells_per_stack=1)
     assert small.classifier.in_features == 32
-    for variant in ("tenas-ntk", "tenas-lr", "no-reslink"):
-        with pytest.raises(VariantUnavailable, match=f"NAS-Bench-101 has no '{variant}' network"):
-            factory(variant=variant)
+    with pytest.raises(VariantUnavailable, match="NAS-Bench-101 has no 'no-reslink' network"):
+        factory(variant="no-reslink")
+    # TE-NAS's NTK network: stem 16 (128 / 8), one cell per stack, so stacks of 16, 32, 64 channels
+    ntk = factory(variant="tenas-ntk")
+    assert len(ntk.cells) == 3 + 2 and ntk.classifier.in_features == 64
+    assert sum(p.numel() for p in ntk.parameters()) == nb101_param_count(FIRST_RECORD, stem_channels=16,
+                                                                         cells_per_stack=1)
+    # its linear-region network: one cell, no stem, 1 input channel; vertices 2 and 5 feed the output, so 2
+    # output channels and one channel at every interior vertex
+    lr = factory(variant="tenas-lr")
+    assert isinstance(lr.stem, nn.Identity) and len(lr.cells) == 1 and lr.classifier.in_features == 2
+    assert lr.cells[0].channels[1:-1] == [1] * 5
+    assert lr(torch.randn(4, 1, 3, 3)).shape == (4, 10)
+    assert factory(variant="tenas-lr", stem_channels=5).classifier.in_features == 5  # overrides win
     with pytest.raises(BenchmarkError, match="no dataset 'cifar100'"):
         Nb101Benchmark().factory(FIRST_RECORD, "cifar100")
 

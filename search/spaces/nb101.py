@@ -64,14 +64,14 @@ BN_EPS = 1e-5
 DATASETS: dict[str, tuple[int, int]] = {"cifar10": (10, 32)}
 """Dataset -> (number of classes, input resolution) as NAS-Bench-101 trained them."""
 _KERNEL = {"conv3x3-bn-relu": 3, "conv1x1-bn-relu": 1}
-_NO_THIN_NETWORK = "NB101 defines no thin network and zenbench does not invent one; score the network as built"
+TENAS_NTK_STEM_CHANNELS = STEM_CHANNELS // 8
+"""Stem width of the ``tenas-ntk`` network: 128 / 8 = 16, every width divided by 8 as in NAS-Bench-Macro's."""
 VARIANT_UNAVAILABLE: dict[str, str] = {
-    "tenas-ntk": _NO_THIN_NETWORK,
-    "tenas-lr": _NO_THIN_NETWORK,
     "no-reslink": "its input-to-output edge is a conv1x1-BN-ReLU projection inside the cell, not a removable "
                   "identity shortcut",
 }
-"""Why each named variant (``proxies.base.VARIANTS``) is unavailable on NB101."""
+"""Why each named variant (``proxies.base.VARIANTS``) is unavailable on NB101; the TE-NAS variants are
+:func:`variant_overrides`'."""
 DISCONNECTED = "disconnected"
 """:attr:`Nb101Cell.graph_hash` of every cell without an input-to-output path (one class: constant output)."""
 
@@ -388,18 +388,20 @@ class Nb101Module(nn.Module):
 class Nb101Network(nn.Module):
     """The network NAS-Bench-101 trained for a cell (defaults: ``config.py``'s, CIFAR-10 head).
 
-    ``stem_channels``, ``num_stacks`` and ``cells_per_stack`` change the skeleton (NB101 trained 128, 3, 3).
+    ``stem_channels``, ``num_stacks`` and ``cells_per_stack`` change the skeleton (NB101 trained 128, 3, 3);
+    ``stem=False`` feeds the ``in_channels`` input straight into the first cell, whose output still has
+    ``stem_channels`` channels (TE-NAS's linear-region network, :func:`variant_overrides`).
     """
 
     def __init__(self, cell: Nb101Cell | str, num_classes: int = 10, stem_channels: int = STEM_CHANNELS,
                  num_stacks: int = NUM_STACKS, cells_per_stack: int = CELLS_PER_STACK,
-                 in_channels: int = 3) -> None:
+                 in_channels: int = 3, stem: bool = True) -> None:
         super().__init__()
         self.cell = cell if isinstance(cell, Nb101Cell) else Nb101Cell.from_string(cell)
         self.num_classes = num_classes
-        self.stem = ConvBnRelu(in_channels, stem_channels, 3)
+        self.stem = ConvBnRelu(in_channels, stem_channels, 3) if stem else nn.Identity()
         layers: list[nn.Module] = []
-        c_in = c_out = stem_channels
+        c_in, c_out = (stem_channels if stem else in_channels), stem_channels
         for stack in range(num_stacks):
             if stack > 0:
                 layers.append(nn.MaxPool2d(2, stride=2, ceil_mode=True))  # TF 'same' padding
@@ -424,9 +426,9 @@ class Nb101Network(nn.Module):
 class Nb101Factory(OnDataset):
     """Network factory for one NB101 cell and dataset: each call builds a fresh :class:`Nb101Network`.
 
-    Keyword overrides are :class:`Nb101Network` arguments. NB101 defines one network per cell and no named
-    variant, so ``variant=NAME`` raises :class:`proxies.base.VariantUnavailable` with the reason of
-    :data:`VARIANT_UNAVAILABLE`.
+    Keyword overrides are :class:`Nb101Network` arguments and win over a variant's. ``variant=NAME`` builds
+    TE-NAS's thin networks of :func:`variant_overrides`; ``no-reslink`` raises
+    :class:`proxies.base.VariantUnavailable` with the reason of :data:`VARIANT_UNAVAILABLE`.
     """
 
     cell: Nb101Cell
@@ -439,9 +441,31 @@ class Nb101Factory(OnDataset):
 
 
     def __call__(self, variant: str | None = None, **overrides: Any) -> Nb101Network:
-        if variant is not None:
-            resolve_variant(variant, {}, "NAS-Bench-101", VARIANT_UNAVAILABLE)
-        return Nb101Network(self.cell, **{"num_classes": self.num_classes, **overrides})
+        options = {} if variant is None else resolve_variant(variant, variant_overrides(self.cell), "NAS-Bench-101",
+                                                             VARIANT_UNAVAILABLE)
+        return Nb101Network(self.cell, **{"num_classes": self.num_classes, **options, **overrides})
+
+
+def variant_overrides(cell: Nb101Cell) -> dict[str, dict[str, Any]]:
+    """TE-NAS's thin networks (:data:`proxies.base.VARIANTS`) for one NB101 cell, as :class:`Nb101Network`
+    arguments. TE-NAS defines them for NB201 only; these are zenbench's analogues, recorded here:
+
+    - ``tenas-ntk``: TE-NAS's NB201 NTK network keeps the stem and all stages but thins C = 16 → 3 and keeps
+      one cell per stage; here every width is divided by 8, as for NAS-Bench-Macro's (stem 16, stacks of 16,
+      32, 64 channels: :data:`TENAS_NTK_STEM_CHANNELS`), with one cell per stack. Cost on one CPU thread at
+      load 2.5: 9 s per cell (15 s with TE-NAS's own 3/16, stem 24; 222 s on the full network).
+    - ``tenas-lr``: TE-NAS's NB201 linear-region network is one cell of one channel per node, a 1-channel input
+      and no stem; here one cell, no stem, a 1-channel input, and output channels equal to the number of
+      vertices feeding the output, so that every interior vertex has exactly one channel (NB101 splits the
+      output channels among those vertices; fewer would leave a vertex with none).
+    """
+    pruned = cell.pruned
+    feeding = 0 if pruned is None else int(pruned.matrix[1:-1, -1].sum())
+    return {
+        "tenas-ntk": {"stem_channels": TENAS_NTK_STEM_CHANNELS, "cells_per_stack": 1},
+        "tenas-lr": {"stem_channels": max(1, feeding), "num_stacks": 1, "cells_per_stack": 1,
+                     "in_channels": 1, "stem": False},
+    }
 
 
 # ----------------------------------------------------------------------------- search
