@@ -35,6 +35,7 @@ this module never imports proxy code.
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections.abc import Iterator, Sequence
@@ -476,14 +477,30 @@ class Evaluation:
     seed: int = 0
 
 
+def option_differences(options: Sequence[dict[str, Any]]) -> list[str]:
+    """Per options dict, ``"[key=value,...]"`` naming the options on which the dicts differ (``""`` where
+    none differ): how a label tells several protocols of one proxy apart."""
+    varying = sorted({k for o in options for k in o
+                      if len({json.dumps(x.get(k), default=str, sort_keys=True) for x in options}) > 1})
+    return ["[" + ",".join(f"{k}={o.get(k)}" for k in varying) + "]" if varying else "" for o in options]
+
+
 def variant_labels(rows: pd.DataFrame) -> pd.Series:
-    """Readable name per row's variant: the proxy name, plus the option hash where one dataset holds
-    several protocols of a proxy, plus the seed where it holds several seeds, plus the network where it
-    holds several networks."""
+    """Readable name per row's variant: the proxy name; where one dataset holds several protocols of a
+    proxy, the options that differ between them (``zen[network=no-reslink]``), or the option hash where the
+    rows carry no options or the options do not tell them apart; the seed where it holds several seeds;
+    the network where it holds several networks."""
     labels = rows["proxy"].astype(str).copy()
     for _, group in rows.groupby(["dataset", "proxy"], sort=False):
         if group["option_hash"].nunique() > 1:
-            labels.loc[group.index] += "@" + group["option_hash"].astype(str).str[:6]
+            hashes = group["option_hash"].astype(str)
+            protocols = group.drop_duplicates("option_hash")
+            options = ([o if isinstance(o, dict) else {} for o in protocols["options"]]
+                       if "options" in protocols else [{} for _ in range(len(protocols))])
+            named = dict(zip(protocols["option_hash"].astype(str), option_differences(options), strict=True))
+            if len(set(named.values())) < len(named) or "" in named.values():
+                named = {h: "@" + h[:6] for h in named}
+            labels.loc[group.index] += hashes.map(named)
         if group["seed"].nunique() > 1:
             labels.loc[group.index] += " seed " + group["seed"].astype(str)
         if "network" in group and group["network"].nunique() > 1:

@@ -39,6 +39,7 @@ import pandas as pd
 
 from bench import benchmarks
 from bench.benchmarks.base import GroundTruthTable
+from bench.statistics import option_differences
 from bench.store import MergeConflictError, ResultStore, ScoreRow, StoreError, merge_stores, software_versions
 
 TABLE_FORMAT = "zenbench-score-table"
@@ -94,13 +95,9 @@ def column_labels(protocols: pd.DataFrame) -> list[str]:
     for proxy, group in protocols.groupby("proxy", sort=False):
         if len(group) == 1:
             continue
-        options = [dict(o) for o in group["options"]]
-        varying = sorted({k for o in options for k in o if len({json.dumps(x.get(k), default=str)
-                                                                 for x in options}) > 1})
+        differences = option_differences([dict(o) for o in group["options"]])
         for position, (index, row) in enumerate(group.iterrows()):
-            label = str(proxy)
-            if varying:
-                label += "[" + ",".join(f"{k}={options[position].get(k)}" for k in varying) + "]"
+            label = str(proxy) + differences[position]
             if group["network"].nunique() > 1:
                 label += f"@{row['network']}"
             if group["seed"].nunique() > 1:

@@ -319,3 +319,20 @@ def test_rank_nonfinite_last_ties_them_below_every_finite_score() -> None:
     np.testing.assert_array_equal(out, [2.0, 0.0, 0.0, 1.0, 0.0])
     np.testing.assert_array_equal(st.rank_nonfinite_last(np.array([3.0, -1.0])), [3.0, -1.0])
     np.testing.assert_array_equal(st.rank_nonfinite_last(np.array([np.nan, np.nan])), [0.0, 0.0])
+
+
+def test_variant_labels_name_the_options_that_tell_protocols_apart() -> None:
+    as_built, no_reslink = {"network": "as-built", "repeat": 1}, {"network": "no-reslink", "repeat": 1}
+    rows = pd.DataFrame({
+        "dataset": ["cifar10"] * 5, "seed": [0] * 5, "network": ["default"] * 5,
+        "proxy": ["zen", "zen", "zen", "synflow", "naswot"],
+        "option_hash": ["aaaaaaaa1", "bbbbbbbb2", "aaaaaaaa1", "cccccc3", "dddddd4"],
+        "options": [as_built, no_reslink, as_built, {}, {}],
+    })
+    assert list(st.variant_labels(rows)) == ["zen[network=as-built]", "zen[network=no-reslink]",
+                                             "zen[network=as-built]", "synflow", "naswot"]
+    # options that do not tell two hashes apart (e.g. a changed default): the hash prefix instead
+    same = rows.assign(options=[as_built, dict(as_built), as_built, {}, {}])
+    assert list(st.variant_labels(same))[:2] == ["zen@aaaaaa", "zen@bbbbbb"]
+    assert st.option_differences([{"a": 1, "b": 2}, {"a": 1, "b": 3}, {"a": 2}]) == ["[a=1,b=2]", "[a=1,b=3]",
+                                                                                     "[a=2,b=None]"]
