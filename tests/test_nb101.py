@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
 from conftest import require_data
+from torch import nn
 
 import bench.benchmarks as registry
 from bench.benchmarks.base import ArchSpecError, Benchmark, BenchmarkError
