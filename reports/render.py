@@ -40,6 +40,7 @@ from bench.statistics import (  # noqa: E402
     TOP_TAU_PERCENT,
     Evaluation,
     evaluate,
+    kendall_tau,
     spearman_rho,
     variant_labels,
 )
@@ -393,9 +394,11 @@ def published_section(published: pd.DataFrame, table: pd.DataFrame, dataset: str
 
 def published_agreement(points: pd.DataFrame, table: pd.DataFrame, published: PublishedScores | None,
                         dataset: str) -> pd.DataFrame:
-    """Per proxy variant of ``dataset`` whose proxy the source also scored: Spearman ρ between our raw
-    score and the published one over the architectures where both are finite (``n``). Empty without a source."""
-    columns = ["dataset", "label", "proxy", "n", "spearman_rho"]
+    """Per proxy variant of ``dataset`` whose proxy the source also scored, over the architectures where both
+    scores are finite (``n``): Spearman ρ between our raw score and the published one, and the Kendall τ of
+    each against the same ground truth (the published score oriented by our proxy's declared direction), so
+    the source's own ranking quality on exactly these architectures stands beside ours. Empty without a source."""
+    columns = ["dataset", "label", "proxy", "n", "spearman_rho", "our_kendall_tau", "published_kendall_tau"]
     if published is None:
         return pd.DataFrame(columns=columns)
     records = []
@@ -406,8 +409,14 @@ def published_agreement(points: pd.DataFrame, table: pd.DataFrame, published: Pu
         theirs = published.table[mine["proxy"]].reindex(ours["arch"]).to_numpy(float)
         values = ours["value"].to_numpy(float)
         both = np.isfinite(values) & np.isfinite(theirs)
-        records.append(dict(dataset=dataset, label=mine["label"], proxy=mine["proxy"], n=int(both.sum()),
-                            spearman_rho=spearman_rho(values[both], theirs[both]) if both.sum() >= 2 else math.nan))
+        enough = both.sum() >= 2
+        direction = 1.0 if bool(mine["higher_is_better"]) else -1.0
+        accuracy = ours["accuracy"].to_numpy(float)[both]
+        records.append(dict(
+            dataset=dataset, label=mine["label"], proxy=mine["proxy"], n=int(both.sum()),
+            spearman_rho=spearman_rho(values[both], theirs[both]) if enough else math.nan,
+            our_kendall_tau=kendall_tau(ours["oriented_score"].to_numpy(float)[both], accuracy) if enough else math.nan,
+            published_kendall_tau=kendall_tau(direction * theirs[both], accuracy) if enough else math.nan))
     return pd.DataFrame(records, columns=columns)
 
 
@@ -430,10 +439,13 @@ def published_agreement_section(agreement: pd.DataFrame, published: PublishedSco
     lines = ["### Per-architecture agreement with published scores", ""]
     if agreement.empty:
         return lines + [f"_{published.citation} scored none of these proxies._", ""]
-    rows = [[r["label"], f"{r['n']:,}", _num(r["spearman_rho"])] for _, r in agreement.iterrows()]
+    rows = [[r["label"], f"{r['n']:,}", _num(r["spearman_rho"]), _num(r["our_kendall_tau"]),
+             _num(r["published_kendall_tau"])] for _, r in agreement.iterrows()]
     return lines + ["Spearman ρ between our score and the published score of the same architecture (raw "
-                    "values, both finite). Near 1: the same proxy up to protocol.", "",
-                    markdown_table(["proxy", "archs", "ρ (ours vs published)"], rows), "",
+                    "values, both finite; near 1: the same proxy up to protocol), and the Kendall τ of each "
+                    "against this report's ground truth on exactly those architectures (the published score "
+                    "taken in our proxy's direction).", "",
+                    markdown_table(["proxy", "archs", "ρ (ours vs published)", "our τ", "published τ"], rows), "",
                     f"Source: {published.citation}. Their protocol: {published.protocol}.", ""]
 
 

@@ -191,6 +191,10 @@ def test_a_plug_in_benchmark_runs_reports_and_searches(tmp_path: Path, capsys: p
     assert agreement.loc["params", "n"] == 16
     assert agreement.loc["params", "spearman_rho"] == pytest.approx(stats.spearmanr(params["value"], swapped).statistic)
     assert agreement.loc["params", "spearman_rho"] < 1
+    # beside it, each score's own τ against the same ground truth on the same architectures
+    ours, theirs = agreement.loc["params", "our_kendall_tau"], agreement.loc["params", "published_kendall_tau"]
+    assert ours == pytest.approx(stats.kendalltau(params["value"], truth).statistic)
+    assert theirs == pytest.approx(stats.kendalltau(swapped, truth).statistic) and theirs != ours
     assert "### Per-architecture agreement with published scores" in readme and "Source: toy paper" in readme
     ceiling = result.evaluation.noise_ceiling.set_index("measure")
     assert ceiling.loc["trial0_vs_trial1", "kendall_tau"] == pytest.approx(1.0)  # trials ±0.5 keep the order
