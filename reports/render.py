@@ -27,6 +27,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.transforms import Bbox  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from bench import benchmarks  # noqa: E402
@@ -224,10 +225,6 @@ def _cost_figure(table: pd.DataFrame, dataset: str, path: Path, confidence: floa
     front = pareto_front(cost, tau)
     if len(front) > 1:
         ax.step(cost[front], tau[front], where="post", color="tab:orange", alpha=0.8, label="Pareto front")
-    for i, label in enumerate(data["label"]):
-        ax.annotate(label, (cost[i], tau[i]), xytext=(7, 5 if i % 2 == 0 else -11), textcoords="offset points",
-                    fontsize=8, bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.8,
-                                      "linewidth": 0})
     ax.set_xscale("log")
     ax.set_xlabel("median seconds per architecture (log scale)")
     ax.set_ylabel("Kendall τ-b against accuracy")
@@ -236,8 +233,51 @@ def _cost_figure(table: pd.DataFrame, dataset: str, path: Path, confidence: floa
     ax.legend(fontsize=8, loc="lower right")
     if len(cost):
         ax.set_xlim(cost.min() / 3, cost.max() * 6)
+    place_labels(ax, cost, tau, list(data["label"]))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+LABEL_OFFSETS = [(dx, dy) for dy in (4, -12, 14, -22, 24, -32, 34, -42, 44, -52) for dx in (7, -7, 30, -30)]
+"""Label positions tried per point, in points from it: right then left, then further out and up or down."""
+
+
+def _overlap(box: Bbox, others: list[Bbox]) -> float:
+    """Area (pixels²) that ``box`` shares with ``others``."""
+    return sum(max(0.0, min(box.x1, o.x1) - max(box.x0, o.x0)) * max(0.0, min(box.y1, o.y1) - max(box.y0, o.y0))
+               for o in others)
+
+
+def place_labels(ax: plt.Axes, x: np.ndarray, y: np.ndarray, labels: list[str]) -> None:
+    """Annotate each point with the first offset of :data:`LABEL_OFFSETS` whose box overlaps no marker and no
+    label placed before (higher points first; a leader line where the label sits away from its point), or
+    the offset with the least overlap where none is free. Needs the axes' limits and scales set."""
+    renderer = ax.figure.canvas.get_renderer()
+    radius = renderer.points_to_pixels(4)
+    centres = ax.transData.transform(np.column_stack([x, y]))
+    markers = [Bbox.from_extents(cx - radius, cy - radius, cx + radius, cy + radius) for cx, cy in centres]
+    placed: list[Bbox] = []
+    for i in np.argsort(-np.asarray(y), kind="stable"):
+        obstacles = placed + markers[:i] + markers[i + 1:]
+        best = None
+        for dx, dy in LABEL_OFFSETS:
+            far = abs(dy) > 12 or abs(dx) > 7
+            text = ax.annotate(labels[i], (x[i], y[i]), xytext=(dx, dy), textcoords="offset points", fontsize=8,
+                               ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top",
+                               bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.8,
+                                     "linewidth": 0},
+                               arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6} if far else None)
+            box = text.get_window_extent(renderer)
+            overlap = _overlap(box, obstacles)
+            if best is not None and overlap >= best[0]:
+                text.remove()
+                continue
+            if best is not None:
+                best[1].remove()
+            best = (overlap, text, box)
+            if overlap == 0:
+                break
+        placed.append(best[2])
 
 
 # ----------------------------------------------------------------------------- tables

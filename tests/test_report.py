@@ -18,7 +18,14 @@ from bench.cli import main
 from bench.runner import run_benchmark
 from bench.store import ResultStore, ScoreRow
 from reports.published import PUBLISHED, SOURCES, published_table
-from reports.render import correlation_rows, markdown_table, pareto_front, published_section, render_report
+from reports.render import (
+    correlation_rows,
+    markdown_table,
+    pareto_front,
+    place_labels,
+    published_section,
+    render_report,
+)
 
 PROBES = ["test_runner:WeightProbe", "test_runner:ImageProbe"]  # tiny proxies defined in tests/test_runner.py
 
@@ -183,6 +190,24 @@ def test_published_values_are_complete_per_source():
     metrics = {(v.proxy, v.source, v.metric) for v in PUBLISHED if v.dataset == "cifar10"}
     assert ("synflow", "abdelfattah", "abs_spearman_rho") in metrics
     assert ("synflow", "abdelfattah", "spearman_rho") not in metrics  # the notebook never reports signed ρ
+
+
+def test_cost_plot_labels_of_a_tight_cluster_do_not_overlap() -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    x = np.array([0.50, 0.52, 0.55, 0.51, 0.53, 0.05])  # five proxies within 10% of cost and 0.02 of τ
+    y = np.array([0.49, 0.48, 0.50, 0.47, 0.485, 0.2])
+    ax.scatter(x, y)
+    ax.set_xscale("log")
+    ax.set_xlim(0.01, 5)
+    ax.set_ylim(0, 0.8)
+    place_labels(ax, x, y, [f"proxy_{i}" for i in range(len(x))])
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    plt.close(fig)
+    assert len(boxes) == len(x)
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
 def test_pareto_front_by_hand():
