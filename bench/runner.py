@@ -32,6 +32,7 @@ import hashlib
 import math
 import os
 import shlex
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from tqdm.auto import tqdm
 
 import proxies as proxy_registry
 from bench import benchmarks
-from bench.benchmarks.base import Benchmark, GroundTruthTable
+from bench.benchmarks.base import Benchmark, GroundTruthTable, copies_exact, dedupe_class
 from bench.data import load_batch
 from bench.executors import LocalPool, RayPool
 from bench.store import ResultStore, ScoreRow, StoreError, software_versions
@@ -538,7 +539,10 @@ def run_benchmark(
     threads; ``resume_from`` [()] published score tables (:mod:`bench.tables`) whose rows are written into the
     store first, so only what they lack is computed (a run cut off in one session continues from its committed
     table in the next); ``dedupe`` [False]: score one member of each isomorphism class
-    (``benchmark.isomorphism_id``) and copy its score to every other member (:data:`bench.store.DEDUPE_NOTE`);
+    (:func:`bench.benchmarks.base.dedupe_class`) and copy its score to every other member
+    (:data:`bench.store.DEDUPE_NOTE`) where the copy is exact (:func:`bench.benchmarks.base.copies_exact`;
+    other proxies are scored on every member, and copies that are not exact, stored by an older release, are
+    dropped and scored again);
     ``workers`` [1: in this process] local worker processes (:class:`bench.executors.LocalPool`), each with
     ``threads`` [1] torch threads, on ``devices`` [None: ``device``] round-robin; this process stays the only
     writer of the store, and a worker that dies loses only its task (retried once, then recorded as failed);
@@ -611,20 +615,30 @@ def run_benchmark(
                         f"{results.path} already holds {proxy.name} (options {option_hash}, seed {init_seed}) scored "
                         f"with batch mode/data {sorted(stored)}, not {batch_mode}/{data_source}; use another store "
                         "or seed")
+        isomorphism: dict[str, str] = {}
+        """Spec → class (``dedupe``: :func:`bench.benchmarks.base.dedupe_class`), each spec parsed once."""
+
+        def class_of(spec: str) -> str:
+            if spec not in isomorphism:
+                isomorphism[spec] = dedupe_class(bench_obj, bench_obj.parse(spec))
+            return isomorphism[spec]
+
+        copyable = [copies_exact(bench_obj, p) for p in proxy_list]
+        """Per proxy position: may ``dedupe`` copy its scores between members of a class?"""
+        for k, (p, h) in enumerate(zip(proxy_list, hashes, strict=True)):
+            for s in seeds:
+                stale = [a for a, source in results.copies(*protocol, p.name, h, s).items()
+                         if not copyable[k] or class_of(a) != class_of(source)]
+                if stale and results.drop_copies(*protocol, p.name, h, s, stale):
+                    print(f"{results.path}: {len(stale)} copied {p.name} score(s) dropped to be scored again: "
+                          f"on {bench_name} they were copied from an architecture whose network may differ "
+                          f"(isomorphism {getattr(bench_obj, 'isomorphism', 'functional')!r})", file=sys.stderr)
         done = {(k, s): results.done(*protocol, p.name, h, s)
                 for k, (p, h) in enumerate(zip(proxy_list, hashes, strict=True)) for s in seeds}
         todo = [(a, s, [k for k in range(len(proxy_list)) if a not in done[k, s]]) for a in specs for s in seeds]
         todo = [(a, s, ks) for a, s, ks in todo if ks]
         n_tasks = len(specs) * len(proxy_list) * len(seeds)
         n_todo = sum(len(ks) for _, _, ks in todo)
-        isomorphism: dict[str, str] = {}
-        """Spec → isomorphism class (``dedupe``), each spec parsed once."""
-
-        def class_of(spec: str) -> str:
-            if spec not in isomorphism:
-                isomorphism[spec] = str(bench_obj.isomorphism_id(bench_obj.parse(spec)))
-            return isomorphism[spec]
-
         wanted_classes = {class_of(a) for a, _, _ in todo} if dedupe else set()
         scored_class: dict[tuple[int, int, str], ScoreRow] = {}
         """(proxy position, init seed, class) → a row scored on a member of the class (``dedupe``)."""
@@ -676,7 +690,7 @@ def run_benchmark(
                     positions = task.positions
                     if dedupe:
                         klass = (task.seed, isomorphism[task.spec])
-                        copies = [k for k in positions if (k, *klass) in scored_class]
+                        copies = [k for k in positions if copyable[k] and (k, *klass) in scored_class]
                         for k in copies:
                             source = scored_class[(k, *klass)]
                             results.add(dataclasses.replace(source, arch=task.spec, copied_from=source.arch,
@@ -686,7 +700,7 @@ def run_benchmark(
                         if not positions:
                             bar.update(1)
                             continue
-                        if klass in in_flight:
+                        if klass in in_flight and any(copyable[k] for k in positions):
                             later.append(Task(task.spec, task.seed, positions))
                             continue
                         in_flight.add(klass)
@@ -708,7 +722,7 @@ def run_benchmark(
                                        load_avg=scored.load_avg,
                                        shared_with=",".join(scored.result.shared_with) or None, **key)
                         results.add(row)
-                        if dedupe:
+                        if dedupe and copyable[scored.position]:
                             scored_class.setdefault((scored.position, task.seed, isomorphism[task.spec]), row)
                         n_computed += 1
                         n_nonfinite += row.nonfinite

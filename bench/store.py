@@ -42,10 +42,13 @@ import pandas as pd
 
 SCHEMA_VERSION = 5
 DEDUPE_NOTE = (
-    "one member of each isomorphism class is scored and its score copied to the others (marked copied_from). "
-    "Exact in distribution: isomorphic architectures are one function family, and a proxy at a given seed draws "
-    "its weights from the same distribution for every member; not bit-identical to scoring each member, because "
-    "the members' layers are created, and so their weights drawn, in a different order.")
+    "one member of each isomorphism class is scored and its score copied to the others (marked copied_from), "
+    "for the proxies where that is exact in distribution: every proxy where the benchmark's isomorphic "
+    "architectures build the same network; where they compute one function through networks that differ off the "
+    "input-output paths, only the proxies declared output_paths_only (gradient and input-Jacobian ones), the "
+    "others being scored on every member. A proxy at a given seed draws its weights from the same distribution "
+    "for every member; a copy is not bit-identical to scoring that member, because the members' layers are "
+    "created, and so their weights drawn, in another order.")
 """What ``dedupe`` does and why it is exact in distribution only (printed by reports of deduplicated runs;
 the rows say ``copied_from``)."""
 KEY_COLUMNS: tuple[str, ...] = ("benchmark", "network", "arch", "dataset", "proxy", "option_hash", "seed")
@@ -352,6 +355,35 @@ class ResultStore:
                 "SELECT arch FROM scores WHERE benchmark=? AND network=? AND dataset=? AND proxy=? AND option_hash=? "
                 "AND seed=?", (benchmark, network, dataset, proxy, option_hash, seed))
             return {str(r[0]) for r in cursor}
+
+    def copies(self, benchmark: str, network: str, dataset: str, proxy: str, option_hash: str,
+               seed: int) -> dict[str, str]:
+        """The rows of one proxy protocol that ``--dedupe`` copied: spec string → the spec it was copied from."""
+        with self._reading():
+            cursor = self._db.execute(
+                "SELECT arch, copied_from FROM scores WHERE benchmark=? AND network=? AND dataset=? AND proxy=? "
+                "AND option_hash=? AND seed=? AND copied_from IS NOT NULL",
+                (benchmark, network, dataset, proxy, option_hash, seed))
+            return {str(a): str(c) for a, c in cursor}
+
+    def drop_copies(self, benchmark: str, network: str, dataset: str, proxy: str, option_hash: str, seed: int,
+                    archs: Sequence[str]) -> int:
+        """Delete copied rows (``--dedupe``) of one proxy protocol on ``archs``, so that a run scores them again
+        (the runner does this where a copy is not exact); the number deleted. Own scores are never deleted."""
+        with self._reading():
+            self._db.execute("BEGIN IMMEDIATE")
+            before = self._db.total_changes
+            try:
+                self._db.executemany(
+                    "DELETE FROM scores WHERE benchmark=? AND network=? AND dataset=? AND proxy=? AND option_hash=? "
+                    "AND seed=? AND arch=? AND copied_from IS NOT NULL",
+                    [(benchmark, network, dataset, proxy, option_hash, seed, arch) for arch in archs])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            deleted = self._db.total_changes - before
+        return deleted
 
     def protocols(self, benchmark: str, network: str, dataset: str, proxy: str, option_hash: str,
                   seed: int) -> set[tuple[str, str]]:

@@ -270,6 +270,12 @@ class Proxy(ABC):
     composite: ClassVar[bool] = False
     """True for a proxy that scores other registered proxies (``ensemble``): ``--proxies all``, which
     scores those already, leaves it out."""
+    output_paths_only: ClassVar[bool] = False
+    """True when the score depends only on the weights and units on a path from the input to the output
+    (weights off those paths get zero gradient, their activations never reach the output: gradient and
+    input-Jacobian proxies). Only such a score may be copied between architectures that compute one function
+    but build different networks (``--dedupe`` on a benchmark whose ``isomorphism`` is ``functional``);
+    counts of parameters, FLOPs, activation patterns or BN statistics over the whole network may not."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -72,6 +72,7 @@ class EpeNas(Proxy):
     """
 
     name: ClassVar[str] = "epe_nas"
+    output_paths_only: ClassVar[bool] = True
     needs: ClassVar[Needs] = "images+labels"
     higher_is_better: ClassVar[bool] = True
     nan_policy: ClassVar[NanPolicy] = NanPolicy(

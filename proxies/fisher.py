@@ -45,6 +45,7 @@ class Fisher(GradientSaliency):
     """
 
     name: ClassVar[str] = "fisher"
+    output_paths_only: ClassVar[bool] = True
     reference: ClassVar[Reference] = Reference(
         paper='Theis et al., "Faster gaze prediction with dense networks and Fisher pruning", 2018, and Turner et '
               'al., "BlockSwap: Fisher-guided Block Substitution for Network Compression on a Budget", ICLR 2020; '

@@ -42,6 +42,7 @@ class GradNorm(Proxy):
     """
 
     name: ClassVar[str] = "grad_norm"
+    output_paths_only: ClassVar[bool] = True
     higher_is_better: ClassVar[bool] = True
     nan_policy: ClassVar[NanPolicy] = NanPolicy(frozenset(), "always finite (0 when no gradient reaches a weight)")
     reference: ClassVar[Reference] = Reference(

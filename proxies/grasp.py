@@ -81,6 +81,7 @@ class Grasp(LossSaliency):
     """
 
     name: ClassVar[str] = "grasp"
+    output_paths_only: ClassVar[bool] = True
     reference: ClassVar[Reference] = Reference(
         paper='Wang et al., "Picking Winning Tickets Before Training by Preserving Gradient Flow", ICLR 2020; as a '
               f"NAS proxy, {ZERO_COST_PAPER}",

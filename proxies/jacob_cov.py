@@ -53,6 +53,7 @@ class JacobCov(Proxy):
     """
 
     name: ClassVar[str] = "jacob_cov"
+    output_paths_only: ClassVar[bool] = True
     needs: ClassVar[Needs] = "images"
     higher_is_better: ClassVar[bool] = True
     nan_policy: ClassVar[NanPolicy] = NanPolicy(

@@ -36,6 +36,7 @@ class Plain(GradientSaliency):
     """
 
     name: ClassVar[str] = "plain"
+    output_paths_only: ClassVar[bool] = True
     reference: ClassVar[Reference] = Reference(
         paper=f"a baseline in {ZERO_COST_PAPER}",
         code="SamsungLabs/zero-cost-nas foresight/pruners/measures/plain.py (bn=True, mode='param')",

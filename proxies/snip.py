@@ -38,6 +38,7 @@ class Snip(GradientSaliency):
     """
 
     name: ClassVar[str] = "snip"
+    output_paths_only: ClassVar[bool] = True
     reference: ClassVar[Reference] = Reference(
         paper='Lee et al., "SNIP: Single-shot Network Pruning based on Connection Sensitivity", ICLR 2019; as a '
               f"NAS proxy, {ZERO_COST_PAPER}",

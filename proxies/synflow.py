@@ -37,6 +37,7 @@ class SynFlow(Proxy):
     """
 
     name: ClassVar[str] = "synflow"
+    output_paths_only: ClassVar[bool] = True
     needs: ClassVar[Needs] = "nothing"
     higher_is_better: ClassVar[bool] = True
     nan_policy: ClassVar[NanPolicy] = NanPolicy(

@@ -101,6 +101,7 @@ class ZiCo(Proxy):
     """
 
     name: ClassVar[str] = "zico"
+    output_paths_only: ClassVar[bool] = True
     needs: ClassVar[Needs] = "images+labels"
     higher_is_better: ClassVar[bool] = True
     nan_policy: ClassVar[NanPolicy] = NanPolicy(

@@ -15,7 +15,7 @@ import torch
 from scipy import stats
 
 from bench import benchmarks
-from bench.benchmarks.base import ArchSpecError, Benchmark, BenchmarkError
+from bench.benchmarks.base import ArchSpecError, Benchmark, BenchmarkError, dedupe_class
 from bench.cli import main
 from bench.ground_truth import GroundTruth
 from bench.runner import run_benchmark
@@ -204,3 +204,30 @@ def test_a_plug_in_benchmark_runs_reports_and_searches(tmp_path: Path, capsys: p
     assert out.startswith("Toy-Bench cifar10: cifar10_test accuracy (%)")
     optimum = next(line for line in out.splitlines() if line.startswith("optimum of the space"))
     assert optimum.split()[-3:] == ["94.00", "ground", "truth"]  # 50 + 10·4 + 4
+
+
+# ----------------------------------------------------------------------------- what isomorphic architectures share
+
+
+@pytest.mark.parametrize("name, data, kind", [("nb201", "nb201", "functional"),
+                                              ("macro", "nasbench-macro", "identical"),
+                                              ("nb101", "nb101", "identical")])
+def test_declared_isomorphism_matches_the_benchmarks_own_parameter_counts(name: str, data: str, kind: str) -> None:
+    """``identical`` promises that the members of a --dedupe class build one network: their published parameter
+    counts agree. NB201's classes merge cells that differ in dead edges, whose convolutions the benchmark counts;
+    NB101's graph hash merges cells that split their channels differently, so its dedupe classes are finer."""
+    from conftest import require_data
+
+    require_data(data)
+    bench = benchmarks.get(name)
+    assert bench.isomorphism == kind
+    table = bench.ground_truth().table
+    classes = pd.Series([dedupe_class(bench, bench.parse(a)) for a in table.index], index=table.index)
+    spread = table["params_cifar10_M"].groupby(classes).agg(lambda v: v.max() - v.min())
+    assert (classes.value_counts() > 1).sum() > 40  # classes with several members exist
+    if kind == "identical":
+        assert spread.max() == 0
+    else:
+        assert (spread > 0).sum() > 100
+    hashes = {bench.isomorphism_id(bench.parse(a)) for a in table.index}
+    assert len(set(classes)) - len(hashes) == {"nb201": 0, "macro": 0, "nb101": 3}[name]

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from bench import benchmarks
-from bench.benchmarks.base import GroundTruthTable
+from bench.benchmarks.base import BenchmarkError, GroundTruthTable
 from bench.cli import main
 from bench.runner import run_benchmark
 from bench.store import MergeConflictError, ResultStore
@@ -178,9 +178,10 @@ def test_a_table_name_must_say_csv(tmp_path):
 
 
 class PairedToy:
-    """The test's toy benchmark whose architectures "ab" and "ba" are declared one isomorphism class."""
+    """The test's toy benchmark whose architectures "ab" and "ba" are declared one isomorphism class, of
+    identical networks (or, with ``isomorphism="functional"``, of one function through different networks)."""
 
-    def __new__(cls):
+    def __new__(cls, isomorphism: str = "identical"):
         from _toy_benchmark import ToyBenchmark
 
         class Paired(ToyBenchmark):
@@ -189,7 +190,9 @@ class PairedToy:
             def isomorphism_id(self, arch: str) -> str:
                 return "".join(sorted(arch))
 
-        return Paired()
+        bench = Paired()
+        bench.isomorphism = isomorphism
+        return bench
 
 
 @register
@@ -228,6 +231,43 @@ def test_dedupe_scores_each_class_once_and_marks_the_copies(tmp_path):
     again = run_benchmark(store, ["test_tables_toy_weights", "params"], benchmark=bench, device="cpu", dedupe=True,
                           progress=False)
     assert (again.n_computed, again.n_copied, again.n_already) == (0, 0, 32)
+
+
+@register
+@dataclass
+class ToyGradient(ToyWeights):
+    """The same sum, declared to read only what reaches the output (as gradient proxies do)."""
+
+    name: ClassVar[str] = "test_tables_toy_gradient"
+    output_paths_only: ClassVar[bool] = True
+
+
+def test_dedupe_copies_only_exact_scores_where_class_members_build_different_networks(tmp_path, capsys):
+    proxies = ["test_tables_toy_gradient", "params"]
+    archs = list(PairedToy().ground_truth().table.index)
+    n_classes = len({PairedToy().isomorphism_id(s) for s in archs})
+    # identical networks: both proxies copied; then the benchmark says its members only share a function
+    store = tmp_path / "d.db"
+    first = run_benchmark(store, proxies, benchmark=PairedToy(), device="cpu", dedupe=True, progress=False)
+    assert first.n_copied == 2 * (len(archs) - n_classes)
+    again = run_benchmark(store, proxies, benchmark=PairedToy("functional"), device="cpu", dedupe=True,
+                          progress=False)
+    # params' copies are dropped (one line says so) and scored on their own architecture; the gradient's stay
+    assert (again.n_computed, again.n_copied) == (len(archs) - n_classes, 0)
+    err = capsys.readouterr().err
+    assert f"{len(archs) - n_classes} copied params score(s) dropped to be scored again" in err
+    rows = _frame(store).reset_index()
+    assert len(rows) == 2 * len(archs)
+    assert rows.loc[rows["proxy"] == "params", "copied_from"].isna().all()
+    assert rows.loc[rows["proxy"] == "test_tables_toy_gradient", "copied_from"].notna().sum() == len(archs) - n_classes
+    # a fresh functional run copies only the declared proxy
+    fresh = run_benchmark(tmp_path / "f.db", proxies, benchmark=PairedToy("functional"), device="cpu", dedupe=True,
+                          progress=False)
+    assert (fresh.n_computed, fresh.n_copied) == (n_classes + len(archs), len(archs) - n_classes)
+    # an unknown kind is refused in one line naming it
+    with pytest.raises(BenchmarkError, match="declares isomorphism 'same'; expected one of identical, functional"):
+        run_benchmark(tmp_path / "x.db", proxies, benchmark=PairedToy("same"), device="cpu", dedupe=True,
+                      progress=False)
 
 
 def test_dedupe_copies_from_scores_already_in_the_store(tmp_path):

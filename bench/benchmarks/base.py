@@ -104,6 +104,35 @@ class PublishedScores:
     protocol: str
 
 
+ISOMORPHISM_KINDS: dict[str, str] = {
+    "identical": "the members of a class build the same network, up to the order of its layers or vertices "
+                 "(NAS-Bench-Macro, NAS-Bench-101's pruned cells): every proxy's score may be copied",
+    "functional": "the members compute the same function, but their networks may differ off the input-output "
+                  "paths (NAS-Bench-201's cells with dead edges): only proxies declared output_paths_only may be "
+                  "copied; the others are scored on every member",
+}
+"""Values of a benchmark's optional ``isomorphism`` attribute (absent: ``functional``): what the members of one
+:func:`dedupe_class` share."""
+
+
+def dedupe_class(benchmark: Any, arch: Any) -> str:
+    """The class of ``arch`` that ``--dedupe`` scores once: the benchmark's ``dedupe_id`` where it has one,
+    else its ``isomorphism_id``."""
+    dedupe_id = getattr(benchmark, "dedupe_id", None)
+    return str(dedupe_id(arch) if dedupe_id is not None else benchmark.isomorphism_id(arch))
+
+
+def copies_exact(benchmark: Any, proxy: Any) -> bool:
+    """May ``--dedupe`` copy ``proxy``'s score between members of one of ``benchmark``'s isomorphism classes?
+    Yes where the members build the same network, or where the proxy reads only what reaches the output
+    (``proxy.output_paths_only``); a copy is then exact in distribution (:data:`bench.store.DEDUPE_NOTE`)."""
+    kind = getattr(benchmark, "isomorphism", "functional")
+    if kind not in ISOMORPHISM_KINDS:
+        raise BenchmarkError(f"benchmark {getattr(benchmark, 'name', benchmark)!r} declares isomorphism {kind!r}; "
+                             f"expected one of {', '.join(ISOMORPHISM_KINDS)}")
+    return kind == "identical" or bool(getattr(proxy, "output_paths_only", False))
+
+
 @runtime_checkable
 class Benchmark(Protocol):
     """A NAS benchmark behind one interface (registry: :mod:`bench.benchmarks`).
@@ -139,6 +168,11 @@ class Benchmark(Protocol):
     def isomorphism_id(self, arch: Any) -> str:
         """One string per isomorphism class (NB201: the canonical cell, NB101: the graph hash); the spec
         string itself where the space has no isomorphism."""
+
+    # Optional: ``dedupe_id(arch) -> str``, the classes ``--dedupe`` scores once (default: isomorphism_id; a
+    # benchmark whose isomorphic architectures can build different networks splits them), and ``isomorphism``,
+    # what the members of one such class share (:data:`ISOMORPHISM_KINDS`; default ``functional``, the safe
+    # reading), which decides whose scores ``--dedupe`` may copy (:func:`copies_exact`).
 
     def is_degenerate(self, arch: Any) -> bool:
         """True for an architecture whose output does not depend on its input (e.g. a disconnected cell)."""

@@ -50,6 +50,9 @@ class MacroBenchmark:
 
     name = "macro"
     title = "NAS-Bench-Macro"
+    isomorphism = "identical"
+    """The keys of one class differ only in where a stride-1 id layer sits in its stage
+    (:data:`bench.benchmarks.base.ISOMORPHISM_KINDS`)."""
     datasets: tuple[str, ...] = tuple(DATASETS)
     networks: tuple[str, ...] = ("default",)
 

@@ -65,6 +65,9 @@ class Nb101Benchmark:
 
     name = "nb101"
     title = "NAS-Bench-101"
+    isomorphism = "identical"
+    """Cells of one :meth:`dedupe_id` build the same pruned network
+    (:data:`bench.benchmarks.base.ISOMORPHISM_KINDS`)."""
     datasets: tuple[str, ...] = tuple(DATASETS)
     networks: tuple[str, ...] = ("default",)
 
@@ -84,6 +87,11 @@ class Nb101Benchmark:
 
     def isomorphism_id(self, arch: Nb101Cell) -> str:
         return arch.graph_hash
+
+    def dedupe_id(self, arch: Nb101Cell) -> str:
+        """``--dedupe`` classes: :attr:`Nb101Cell.network_hash`, finer than the graph hash where isomorphic cells
+        split their channels differently, so that one class builds one network (``isomorphism = "identical"``)."""
+        return arch.network_hash
 
     def is_degenerate(self, arch: Nb101Cell) -> bool:
         return not arch.is_connected

@@ -67,6 +67,9 @@ class Nb201Benchmark:
 
     name = "nb201"
     title = "NAS-Bench-201"
+    isomorphism = "functional"
+    """Cells of one class differ in their dead edges (ops off every input-output path), which hold parameters, FLOPs
+    and activations (:data:`bench.benchmarks.base.ISOMORPHISM_KINDS`)."""
     datasets: tuple[str, ...] = tuple(DATASETS)
     networks: tuple[str, ...] = tuple(NETWORKS)
 

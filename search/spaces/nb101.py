@@ -201,6 +201,23 @@ class Nb101Cell:
         labels = [-1, *(OPS.index(op) for op in pruned.ops[1:-1]), -2]
         return graph_hash(pruned.matrix, labels)
 
+    @cached_property
+    def network_hash(self) -> str:
+        """:attr:`graph_hash` with every interior vertex also labelled by its channels in each stack of the full
+        network and of TE-NAS's thin one (``tenas-ntk``). NB101 splits a cell's output channels among the
+        vertices feeding the output, the remainder going to the first in vertex order, so isomorphic cells (one
+        graph hash) can build vertices of different widths (3 of the 48 shared hashes of NASLib's 500-cell
+        sample); cells with one network hash build the same networks up to the order of their vertices."""
+        pruned = self.pruned
+        if pruned is None:
+            return DISCONNECTED
+        widths = [vertex_channels(c_in, c_out, pruned.matrix)
+                  for stem in (STEM_CHANNELS, TENAS_NTK_STEM_CHANNELS)
+                  for c_in, c_out in ((stem, stem), (stem, 2 * stem), (2 * stem, 2 * stem), (2 * stem, 4 * stem))]
+        labels = [-1, *(int(_md5(str((op, [w[v] for w in widths])))[:15], 16)
+                        for v, op in enumerate(pruned.ops[1:-1], start=1)), -2]
+        return graph_hash(pruned.matrix, labels)
+
 
 def _fault(matrix: tuple[tuple[int, ...], ...], ops: tuple[str, ...]) -> str | None:
     """Why ``(matrix, ops)`` is not an NB101 cell, or ``None``."""
