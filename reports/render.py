@@ -216,7 +216,8 @@ def pareto_front(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
 
 def _cost_figure(table: pd.DataFrame, dataset: str, path: Path, confidence: float) -> None:
     data = table[np.isfinite(table.get("kendall_tau", pd.Series(np.nan, index=table.index)))]
-    fig, ax = plt.subplots(figsize=(6.4, 4.6), layout="constrained")
+    longest = max((len(str(label)) for label in data["label"]), default=0)
+    fig, ax = plt.subplots(figsize=(max(6.4, 4.0 + 0.1 * longest), 4.6), layout="constrained")
     cost = np.clip(data["median_seconds"].to_numpy(float), 1e-6, None)
     tau = data["kendall_tau"].to_numpy(float)
     low, high = data["kendall_tau_low"].to_numpy(float), data["kendall_tau_high"].to_numpy(float)
@@ -230,7 +231,7 @@ def _cost_figure(table: pd.DataFrame, dataset: str, path: Path, confidence: floa
     ax.set_ylabel("Kendall τ-b against accuracy")
     ax.set_title(f"{DATASET_NAMES.get(dataset, dataset)}: cost against ranking quality")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     if len(cost):
         ax.set_xlim(cost.min() / 3, cost.max() * 6)
     place_labels(ax, cost, tau, list(data["label"]))
