@@ -615,13 +615,13 @@ def run_benchmark(
                         f"{results.path} already holds {proxy.name} (options {option_hash}, seed {init_seed}) scored "
                         f"with batch mode/data {sorted(stored)}, not {batch_mode}/{data_source}; use another store "
                         "or seed")
-        isomorphism: dict[str, str] = {}
+        class_by_spec: dict[str, str] = {}
         """Spec → class (``dedupe``: :func:`bench.benchmarks.base.dedupe_class`), each spec parsed once."""
 
         def class_of(spec: str) -> str:
-            if spec not in isomorphism:
-                isomorphism[spec] = dedupe_class(bench_obj, bench_obj.parse(spec))
-            return isomorphism[spec]
+            if spec not in class_by_spec:
+                class_by_spec[spec] = dedupe_class(bench_obj, bench_obj.parse(spec))
+            return class_by_spec[spec]
 
         copyable = [copies_exact(bench_obj, p) for p in proxy_list]
         """Per proxy position: may ``dedupe`` copy its scores between members of a class?"""
@@ -629,8 +629,9 @@ def run_benchmark(
             for s in seeds:
                 stale = [a for a, source in results.copies(*protocol, p.name, h, s).items()
                          if not copyable[k] or class_of(a) != class_of(source)]
-                if stale and results.drop_copies(*protocol, p.name, h, s, stale):
-                    print(f"{results.path}: {len(stale)} copied {p.name} score(s) dropped to be scored again: "
+                dropped = results.drop_copies(*protocol, p.name, h, s, stale) if stale else 0
+                if dropped:
+                    print(f"{results.path}: {dropped} copied {p.name} score(s) dropped to be scored again: "
                           f"on {bench_name} they were copied from an architecture whose network may differ "
                           f"(isomorphism {getattr(bench_obj, 'isomorphism', 'functional')!r})", file=sys.stderr)
         done = {(k, s): results.done(*protocol, p.name, h, s)
@@ -689,7 +690,7 @@ def run_benchmark(
                 for task in remaining:
                     positions = task.positions
                     if dedupe:
-                        klass = (task.seed, isomorphism[task.spec])
+                        klass = (task.seed, class_by_spec[task.spec])
                         copies = [k for k in positions if copyable[k] and (k, *klass) in scored_class]
                         for k in copies:
                             source = scored_class[(k, *klass)]
@@ -723,7 +724,7 @@ def run_benchmark(
                                        shared_with=",".join(scored.result.shared_with) or None, **key)
                         results.add(row)
                         if dedupe and copyable[scored.position]:
-                            scored_class.setdefault((scored.position, task.seed, isomorphism[task.spec]), row)
+                            scored_class.setdefault((scored.position, task.seed, class_by_spec[task.spec]), row)
                         n_computed += 1
                         n_nonfinite += row.nonfinite
                         proxy_seconds += scored.result.seconds

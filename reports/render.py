@@ -245,8 +245,8 @@ LABEL_OFFSETS = [(dx, dy) for dy in (4, -12, 14, -22, 24, -32, 34, -42, 44, -52)
 
 def _overlap(box: Bbox, others: list[Bbox]) -> float:
     """Area (pixels²) that ``box`` shares with ``others``."""
-    return sum(max(0.0, min(box.x1, o.x1) - max(box.x0, o.x0)) * max(0.0, min(box.y1, o.y1) - max(box.y0, o.y0))
-               for o in others)
+    return sum(shared.width * shared.height for other in others
+               if (shared := Bbox.intersection(box, other)) is not None)
 
 
 def place_labels(ax: plt.Axes, x: np.ndarray, y: np.ndarray, labels: list[str]) -> None:
@@ -260,24 +260,25 @@ def place_labels(ax: plt.Axes, x: np.ndarray, y: np.ndarray, labels: list[str]) 
     placed: list[Bbox] = []
     for i in np.argsort(-np.asarray(y), kind="stable"):
         obstacles = placed + markers[:i] + markers[i + 1:]
-        best = None
+        best: tuple[float, Any, Bbox] | None = None
         for dx, dy in LABEL_OFFSETS:
-            far = abs(dy) > 12 or abs(dx) > 7
             text = ax.annotate(labels[i], (x[i], y[i]), xytext=(dx, dy), textcoords="offset points", fontsize=8,
                                ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top",
                                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.8,
                                      "linewidth": 0},
-                               arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6} if far else None)
+                               arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6}
+                               if abs(dy) > 12 or abs(dx) > 7 else None)
             box = text.get_window_extent(renderer)
             overlap = _overlap(box, obstacles)
-            if best is not None and overlap >= best[0]:
+            if best is None or overlap < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (overlap, text, box)
+            else:
                 text.remove()
-                continue
-            if best is not None:
-                best[1].remove()
-            best = (overlap, text, box)
             if overlap == 0:
                 break
+        assert best is not None
         placed.append(best[2])
 
 
@@ -450,14 +451,15 @@ def published_agreement(points: pd.DataFrame, table: pd.DataFrame, published: Pu
         theirs = published.table[mine["proxy"]].reindex(ours["arch"]).to_numpy(float)
         values = ours["value"].to_numpy(float)
         both = np.isfinite(values) & np.isfinite(theirs)
-        enough = both.sum() >= 2
-        direction = 1.0 if bool(mine["higher_is_better"]) else -1.0
-        accuracy = ours["accuracy"].to_numpy(float)[both]
-        records.append(dict(
-            dataset=dataset, label=mine["label"], proxy=mine["proxy"], n=int(both.sum()),
-            spearman_rho=spearman_rho(values[both], theirs[both]) if enough else math.nan,
-            our_kendall_tau=kendall_tau(ours["oriented_score"].to_numpy(float)[both], accuracy) if enough else math.nan,
-            published_kendall_tau=kendall_tau(direction * theirs[both], accuracy) if enough else math.nan))
+        record = dict(dataset=dataset, label=mine["label"], proxy=mine["proxy"], n=int(both.sum()),
+                      spearman_rho=math.nan, our_kendall_tau=math.nan, published_kendall_tau=math.nan)
+        if both.sum() >= 2:
+            direction = 1.0 if bool(mine["higher_is_better"]) else -1.0
+            accuracy = ours["accuracy"].to_numpy(float)[both]
+            record.update(spearman_rho=spearman_rho(values[both], theirs[both]),
+                          our_kendall_tau=kendall_tau(ours["oriented_score"].to_numpy(float)[both], accuracy),
+                          published_kendall_tau=kendall_tau(direction * theirs[both], accuracy))
+        records.append(record)
     return pd.DataFrame(records, columns=columns)
 
 

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 import proxies
 from bench import benchmarks
+from bench.benchmarks.base import dedupe_class
 from bench.data import load_batch
 from bench.runner import score_proxies
 
@@ -36,15 +37,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     bench = benchmarks.resolve("nb201")
     gt = bench.ground_truth(None)
+    class_of = {spec: dedupe_class(bench, bench.parse(spec)) for spec in gt.table.index}
     classes: dict[str, list[str]] = defaultdict(list)
-    for spec in gt.table.index:
-        classes[bench.isomorphism_id(bench.parse(spec))].append(spec)
+    for spec, klass in class_of.items():
+        classes[klass].append(spec)
     rng = np.random.default_rng(0)
-    candidates = [s for s in gt.sample(None, 0) if len(classes[bench.isomorphism_id(bench.parse(s))]) > 1]
+    candidates = [s for s in gt.sample(None, 0) if len(classes[class_of[s]]) > 1]
     chosen = candidates[: args.archs]
     partners = []
     for spec in chosen:
-        others = [s for s in classes[bench.isomorphism_id(bench.parse(spec))] if s != spec]
+        others = [s for s in classes[class_of[spec]] if s != spec]
         partners.append(others[int(rng.integers(len(others)))])
     wanted = [proxies.get(name) for name in args.proxies.split(",")]
     batch = load_batch("cifar10", max(p.batch_size or 64 for p in wanted), 0)
