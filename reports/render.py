@@ -332,6 +332,29 @@ def cost_context(rows: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(records, columns=["dataset", "label", "cost_context"])
 
 
+def incomplete_samples(rows: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, label) whose runs all drew a sample of ``--sample N`` architectures and that holds
+    fewer than N of them: the count it holds, N (the smallest sample of those runs) and whether a run of it
+    used ``--dedupe``. A run cut off before its end leaves such a column; without ``--dedupe`` it holds the
+    first architectures of the seeded permutation (of each shard), a uniform subsample, with ``--dedupe`` it
+    does not (one member of every class is scored before the others)."""
+    columns = ["dataset", "label", "scored", "planned", "dedupe"]
+    if rows.empty or runs.empty or "run_id" not in rows:
+        return pd.DataFrame(columns=columns)
+    configs = dict(zip(runs["run_id"], runs["config"], strict=True))
+    records = []
+    for (dataset, label), group in rows.assign(label=variant_labels(rows)).groupby(["dataset", "label"], sort=False):
+        used = [configs.get(run_id, {}) for run_id in set(group["run_id"])]
+        samples = [config.get("sample") for config in used]
+        if not samples or any(not isinstance(n, int) for n in samples):
+            continue
+        scored = group["arch"].nunique()
+        if scored < min(samples):
+            records.append({"dataset": dataset, "label": label, "scored": scored, "planned": min(samples),
+                            "dedupe": any(config.get("dedupe") for config in used)})
+    return pd.DataFrame(records, columns=columns)
+
+
 def init_seed_table(rows: pd.DataFrame, single: pd.DataFrame, ground_truth: GroundTruthTable, *,
                     nan_policy: str, n_resamples: int, confidence: float, seed: int) -> pd.DataFrame:
     """Per (dataset, proxy protocol) scored under several init seeds: the seeds, the τ of each single init
@@ -633,6 +656,7 @@ def render_report(store: str | os.PathLike | Sequence[str | os.PathLike], out: s
 
     table = evaluation.table
     init_table = pd.DataFrame()
+    incomplete = incomplete_samples(rows, runs)
     if not table.empty:
         table = table.sort_values(["dataset", "kendall_tau" if "kendall_tau" in table else "label"],
                                   ascending=[True, False], na_position="last")
@@ -684,7 +708,8 @@ def render_report(store: str | os.PathLike | Sequence[str | os.PathLike], out: s
         agreement = published_agreement(evaluation.points, table[table["dataset"] == dataset], per_arch, dataset)
         agreements.append(agreement)
         lines += _dataset_section(dataset, table[table["dataset"] == dataset], evaluation, published, runs, out,
-                                  files, init_table, scatter_axes, spreads)
+                                  files, init_table, scatter_axes, spreads,
+                                  incomplete[incomplete["dataset"] == dataset])
         lines += published_agreement_section(agreement, per_arch)
     if any(not a.empty for a in agreements):
         write_csv(pd.concat(agreements, ignore_index=True), "published_agreement.csv")
@@ -715,7 +740,8 @@ def _header(runs: pd.DataFrame, store: Path | Sequence[Path], out: Path, benchma
 
 def _dataset_section(dataset: str, table: pd.DataFrame, evaluation: Evaluation, published: pd.DataFrame,
                      runs: pd.DataFrame, out: Path, files: list[Path], init_table: pd.DataFrame,
-                     scatter_axes: str, spreads: dict[tuple[str, str], pd.DataFrame]) -> list[str]:
+                     scatter_axes: str, spreads: dict[tuple[str, str], pd.DataFrame],
+                     incomplete: pd.DataFrame) -> list[str]:
     name = DATASET_NAMES.get(dataset, dataset)
     samples = sorted({(str(c.get("sample") or "all"), str(c.get("seed"))) for c in runs["config"]
                       if c.get("dataset") == dataset})  # runs of this benchmark only
@@ -726,6 +752,13 @@ def _dataset_section(dataset: str, table: pd.DataFrame, evaluation: Evaluation, 
              "(`GroundTruthTable.sample`, a seeded permutation of the evaluated architectures).", ""]
     headers, rows = correlation_rows(table)
     lines += [markdown_table(headers, rows), ""]
+    for dedupe, group in incomplete.groupby("dedupe", sort=True):
+        held = ", ".join(f"{r.label} {r.scored:,} of {r.planned:,}" for r in group.itertuples())
+        lines += [f"**Incomplete:** {held} architectures of the sample their runs drew. " + (
+            "A cut-off `--dedupe` run is not a uniform sample (it scores one member of every class first): "
+            "read these rows as work in progress, not as the sample's correlations." if dedupe else
+            "A cut-off run without `--dedupe` holds the first architectures of the seeded permutation of the "
+            "sample (of each shard): a smaller uniform sample."), ""]
     points = evaluation.points[evaluation.points["dataset"] == dataset]
     scatter, cost = out / f"scatter_{dataset}.png", out / f"cost_{dataset}.png"
     _scatter_figure(points, table, dataset, scatter, scatter_axes, spreads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -300,3 +301,23 @@ def test_rendered_text_cites_no_unpublished_document(tmp_path, gt) -> None:
     for dataset in ("cifar10", "cifar100", "imagenet16"):
         text = "\n".join(published_section(published_table(), ours, dataset))
         assert "REFERENCE" not in text
+
+
+def test_report_marks_a_cut_off_run_as_incomplete(tmp_path, small_store, gt) -> None:
+    """A column holding fewer architectures than its runs' ``--sample`` is flagged; how depends on dedupe."""
+    complete = render_report(small_store, tmp_path / "complete", ground_truth=gt, n_resamples=10)
+    assert "Incomplete" not in complete.readme.read_text()
+    for dedupe in (False, True):
+        path = tmp_path / f"cut_{dedupe}.db"
+        run_benchmark(path, PROBES, dataset="cifar10", sample=30, seed=0, device="cpu", ground_truth=gt,
+                      data_source="noise", batch_per_arch=True, progress=False, dedupe=dedupe)
+        with ResultStore(path, create=False) as store:
+            keep = list(store.scores("cifar10").query("proxy == 'test_runner_images'")["arch"])[:18]
+        with sqlite3.connect(path) as db:  # as if the run were cut off: the images probe lacks 12 architectures
+            db.execute(f"DELETE FROM scores WHERE proxy = 'test_runner_images' AND arch NOT IN "
+                       f"({','.join('?' * len(keep))})", keep)
+        readme = render_report(path, tmp_path / f"report_{dedupe}", ground_truth=gt, n_resamples=10).readme
+        flagged = [line for line in readme.read_text().splitlines() if line.startswith("**Incomplete:**")]
+        assert len(flagged) == 1 and "test_runner_images 18 of 30 architectures" in flagged[0]
+        assert "test_runner_weights" not in flagged[0]
+        assert ("not a uniform sample" in flagged[0]) == dedupe
