@@ -15,6 +15,7 @@ import datetime as _dt
 import json
 import math
 import os
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,6 +92,16 @@ def _seconds(value: float) -> str:
     if not math.isfinite(value):
         return "–"
     return f"{value * 1e3:.3g} ms" if value < 1 else f"{value:.3g} s"
+
+
+def portable_paths(text: str) -> str:
+    """``text`` with the data folder (``$ZENBENCH_DATA`` as an absolute path) written ``$ZENBENCH_DATA``:
+    runs record the paths they read, and a published report should read the same wherever the data lies."""
+    value = os.environ.get("ZENBENCH_DATA")
+    if not value:
+        return text
+    root = str(Path(value).expanduser().resolve())
+    return re.sub(r"(?<![\w./-])" + re.escape(root) + r"(?![\w.-])", "$ZENBENCH_DATA", text)
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -718,7 +729,7 @@ def render_report(store: str | os.PathLike | Sequence[str | os.PathLike], out: s
     if evaluation.notes:
         lines += ["## Notes", "", *(f"- {note}" for note in evaluation.notes), ""]
     readme = out / "README.md"
-    readme.write_text("\n".join(lines))
+    readme.write_text(portable_paths("\n".join(lines)))
     files.insert(0, readme)
     return ReportResult(out, readme, tuple(files), evaluation)
 

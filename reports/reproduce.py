@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 from bench.reproduce import BATCH_RULES, INPUTS, SEED_RULES, UNJUDGED, Protocol  # noqa: E402
 from bench.statistics import NAN_POLICIES  # noqa: E402
 from bench.store import software_versions  # noqa: E402
-from reports.render import markdown_table  # noqa: E402
+from reports.render import markdown_table, portable_paths  # noqa: E402
 
 _METRIC_NAMES = {"spearman_rho": "ρ", "kendall_tau": "τ", "pearson_r": "r"}
 
@@ -139,5 +139,5 @@ def render_reproduction(protocol: Protocol, table: pd.DataFrame, out: str | os.P
         f"The file (`{Path(protocol.path).name}`), in full:", "", "```toml", protocol.text.rstrip(), "```", "",
     ]
     readme = out / "README.md"
-    readme.write_text("\n".join(lines))
+    readme.write_text(portable_paths("\n".join(lines)))
     return readme
