@@ -343,7 +343,7 @@ def cost_context(rows: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(records, columns=["dataset", "label", "cost_context"])
 
 
-def incomplete_samples(rows: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+def incomplete_samples(rows: pd.DataFrame, labels: pd.Series, runs: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, label) whose runs all drew a sample of ``--sample N`` architectures and that holds
     fewer than N of them: the count it holds, N (the smallest sample of those runs) and whether a run of it
     used ``--dedupe``. A run cut off before its end leaves such a column; without ``--dedupe`` it holds the
@@ -354,7 +354,7 @@ def incomplete_samples(rows: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     configs = dict(zip(runs["run_id"], runs["config"], strict=True))
     records = []
-    for (dataset, label), group in rows.assign(label=variant_labels(rows)).groupby(["dataset", "label"], sort=False):
+    for (dataset, label), group in rows.assign(label=labels).groupby(["dataset", "label"], sort=False):
         used = [configs.get(run_id, {}) for run_id in set(group["run_id"])]
         samples = [config.get("sample") for config in used]
         if not samples or any(not isinstance(n, int) for n in samples):
@@ -667,11 +667,12 @@ def render_report(store: str | os.PathLike | Sequence[str | os.PathLike], out: s
 
     table = evaluation.table
     init_table = pd.DataFrame()
-    incomplete = incomplete_samples(rows, runs)
+    labels = variant_labels(rows) if not rows.empty else pd.Series(dtype=str)
+    incomplete = incomplete_samples(rows, labels, runs)
     if not table.empty:
         table = table.sort_values(["dataset", "kendall_tau" if "kendall_tau" in table else "label"],
                                   ascending=[True, False], na_position="last")
-        table = table.merge(cost_context(rows, variant_labels(rows)), on=["dataset", "label"], how="left")
+        table = table.merge(cost_context(rows, labels), on=["dataset", "label"], how="left")
         init_table = init_seed_table(rows, table, gt, nan_policy=nan_policy, n_resamples=n_resamples,
                                      confidence=confidence, seed=seed)
     write_csv(table, "correlations.csv")
@@ -683,7 +684,7 @@ def render_report(store: str | os.PathLike | Sequence[str | os.PathLike], out: s
     published = published_table(name)
     present = set(rows["proxy"]) if not rows.empty else set()
     write_csv(published[published["proxy"].isin(present)], "published.csv")
-    protocol = protocol_table(rows, variant_labels(rows)) if not rows.empty else pd.DataFrame()
+    protocol = protocol_table(rows, labels) if not rows.empty else pd.DataFrame()
     write_csv(protocol, "protocol.csv")
     run_table = runs.drop(columns=["config"]).assign(config=runs["config"].map(json.dumps))
     write_csv(run_table, "runs.csv")
