@@ -1,7 +1,9 @@
 """Published score tables: a store's scores of one benchmark and dataset as one compressed CSV plus a sidecar.
 
 A table is what a user downloads and what a scoring run that spans sessions commits: one row per
-architecture (``arch``, the benchmark's spec string), one column per proxy protocol (its value), and beside it
+architecture (``arch``: the benchmark's short code where it has one, e.g. NB201's six op indices ``130234``,
+else its spec string; see :func:`bench.benchmarks.base.encode_spec`; ``copied_from`` cells likewise), one
+column per proxy protocol (its value), and beside it
 the per-row measurements of that protocol (``LABEL.seconds`` always; ``LABEL.FIELD`` for every other stored
 field that varies between rows, such as ``load_avg`` or ``batch_seed``; ``LABEL:COMPONENT`` for each named
 component, e.g. ``tenas:tenas.ntk``). Everything that is constant within a protocol (options and their hash,
@@ -38,12 +40,14 @@ import numpy as np
 import pandas as pd
 
 from bench import benchmarks
-from bench.benchmarks.base import GroundTruthTable
+from bench.benchmarks.base import ArchSpecError, GroundTruthTable, arch_codes, decode_spec, encode_spec
 from bench.statistics import option_differences
 from bench.store import MergeConflictError, ResultStore, ScoreRow, StoreError, merge_stores, software_versions
 
 TABLE_FORMAT = "zenbench-score-table"
-TABLE_VERSION = 1
+TABLE_VERSION = 2
+"""Version 2 keys rows by the benchmark's architecture code (sidecar ``arch_codes``); version 1, still read, by
+the spec string."""
 ROUNDING: dict[str, int] = {"seconds": 4, "peak_memory_mb": 2, "load_avg": 2}
 """Decimal places a measurement is rounded to in a table (the table is for ranking, the store keeps all)."""
 _PROTOCOL_KEY = ("proxy", "option_hash", "seed", "network")
@@ -131,11 +135,19 @@ def _published_column(values: pd.Series, gt: GroundTruthTable | None) -> str | N
     return None
 
 
-def _ground_truth(benchmark: str) -> GroundTruthTable | None:
+def _ground_truth(benchmark: Any) -> GroundTruthTable | None:
     """The benchmark's ground truth through its own lookup, or ``None`` where it cannot be read."""
     try:
-        return benchmarks.resolve(benchmark).ground_truth()
+        return benchmark.ground_truth() if benchmark is not None else None
     except (benchmarks.BenchmarkError, OSError):
+        return None
+
+
+def _resolved(name: str) -> Any:
+    """The benchmark called ``name``, or ``None`` where it cannot be loaded (its table then keys by spec)."""
+    try:
+        return benchmarks.resolve(name)
+    except benchmarks.BenchmarkError:
         return None
 
 
@@ -160,10 +172,13 @@ def export_table(store: str | os.PathLike, table: str | os.PathLike, *, benchmar
     bench_name, dataset_name = str(rows["benchmark"].iloc[0]), str(rows["dataset"].iloc[0])
     protocols = rows.drop_duplicates(list(_PROTOCOL_KEY))[[*_PROTOCOL_KEY, "options"]].reset_index(drop=True)
     labels = column_labels(protocols)
-    archs = sorted(set(rows["arch"]))
-    data: dict[str, Any] = {"arch": archs}
+    benchmark_ = _resolved(bench_name)
+    coded = arch_codes(benchmark_)
+    code = {spec: encode_spec(benchmark_, spec) for spec in set(rows["arch"])} if coded else {}
+    archs = sorted(set(rows["arch"]), key=lambda spec: code.get(spec, spec))
+    data: dict[str, Any] = {"arch": [code.get(spec, spec) for spec in archs]}
     columns: dict[str, Any] = {}
-    gt = _ground_truth(bench_name)
+    gt = _ground_truth(benchmark_)
     candidates = [f.name for f in fields(ScoreRow) if f.name not in _DROPPED and f.name not in _PER_ROW_ALWAYS
                   and f.name != "components"]
     for label, (_, key) in zip(labels, protocols.iterrows(), strict=True):
@@ -178,6 +193,8 @@ def export_table(store: str | os.PathLike, table: str | os.PathLike, *, benchmar
             if cells.nunique(dropna=False) <= 1:
                 value = part[name].iloc[0]
                 constant[name] = dict(value) if isinstance(value, Mapping) else _plain(value)
+                if name == "copied_from" and constant[name] is not None:
+                    constant[name] = code.get(constant[name], constant[name])
             else:
                 per_row.append(name)
         published = _published_column(group["value"][scored], gt)
@@ -191,6 +208,8 @@ def export_table(store: str | os.PathLike, table: str | os.PathLike, *, benchmar
             elif name in _MAPPINGS:
                 values = values.map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v))
                                     else json.dumps(v, sort_keys=True))
+            elif name == "copied_from":
+                values = values.map(lambda v: code.get(v, v) if isinstance(v, str) else None)
             data[f"{label}.{name}"] = values.to_numpy()
         component_names = sorted({k for c in part["components"] for k in c})
         for component in component_names:
@@ -204,6 +223,7 @@ def export_table(store: str | os.PathLike, table: str | os.PathLike, *, benchmar
     zenbench_version, torch_version = software_versions()
     meta = {
         "format": TABLE_FORMAT, "version": TABLE_VERSION, "benchmark": bench_name, "dataset": dataset_name,
+        "arch_codes": coded,
         "n_archs": len(archs), "exported": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "exported_by": {"zenbench": zenbench_version, "torch": torch_version}, "source_store": str(store),
         "rounding": ROUNDING, "columns": columns,
@@ -238,9 +258,9 @@ def read_table(table: str | os.PathLike) -> tuple[list[ScoreRow], list[dict[str,
         raise TableError(f"score table sidecar {str(sidecar)!r} is not readable JSON: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != TABLE_FORMAT:
         raise TableError(f"{str(sidecar)!r} is not a zenbench score table sidecar (format {TABLE_FORMAT!r})")
-    if meta.get("version") != TABLE_VERSION:
+    if meta.get("version") not in (1, TABLE_VERSION):
         raise TableError(f"score table {str(table)!r} has version {meta.get('version')!r}; this zenbench reads "
-                         f"version {TABLE_VERSION}")
+                         f"versions 1 to {TABLE_VERSION}")
     text = {"arch": str}
     for label, column in meta.get("columns", {}).items():
         text.update({f"{label}.{name}": str for name in column.get("per_row", []) if name in _TEXTS})
@@ -249,6 +269,8 @@ def read_table(table: str | os.PathLike) -> tuple[list[ScoreRow], list[dict[str,
                            compression="gzip" if table.name.endswith(".gz") else None)
     except (OSError, ValueError, EOFError, gzip.BadGzipFile, pd.errors.ParserError) as exc:
         raise TableError(f"score table {str(table)!r} is not a readable CSV: {exc}") from None
+    if meta.get("arch_codes"):
+        _decode_archs(table, meta, wide)
     created = _dt.datetime.fromisoformat(meta["exported"]).timestamp()
     references = {label: _from_ground_truth(table, meta["benchmark"], label, column["from_ground_truth"],
                                             wide["arch"][wide[f"{label}.seconds"].notna()])
@@ -274,6 +296,37 @@ def read_table(table: str | os.PathLike) -> tuple[list[ScoreRow], list[dict[str,
                                      if not pd.isna(cells[f"{label}:{c}"])}
             rows.append(_score_row(fields_, table, label))
     return rows, list(meta.get("runs", [])), meta
+
+
+def _decode_archs(table: Path, meta: dict[str, Any], wide: pd.DataFrame) -> None:
+    """Turn a version-2 table's architecture codes (``arch``, ``copied_from``) back into spec strings, in place,
+    through the benchmark's ``from_arch_code``; a benchmark that cannot be loaded or a bad code: :class:`TableError`."""
+    try:
+        benchmark = benchmarks.resolve(meta["benchmark"])
+    except benchmarks.BenchmarkError as exc:
+        raise TableError(f"score table {str(table)!r} keys architectures by {meta['benchmark']}'s codes, which need "
+                         f"the benchmark: {exc}") from None
+    if "arch" not in wide.columns:
+        raise TableError(f"score table {str(table)!r}: no 'arch' column")
+    codes = set(wide["arch"])
+    for label, column in meta.get("columns", {}).items():
+        if "copied_from" in column.get("per_row", []) and f"{label}.copied_from" in wide.columns:
+            codes.update(c for c in wide[f"{label}.copied_from"] if isinstance(c, str))
+        elif isinstance(column.get("constant", {}).get("copied_from"), str):
+            codes.add(column["constant"]["copied_from"])
+    try:
+        spec = {c: decode_spec(benchmark, c) for c in codes if isinstance(c, str)}
+    except ArchSpecError as exc:
+        raise TableError(f"score table {str(table)!r}: {exc}") from None
+    if len(spec) < len(codes):
+        raise TableError(f"score table {str(table)!r}: an 'arch' cell is empty")
+    wide["arch"] = wide["arch"].map(spec)
+    for label, column in meta.get("columns", {}).items():
+        if f"{label}.copied_from" in wide.columns and "copied_from" in column.get("per_row", []):
+            wide[f"{label}.copied_from"] = wide[f"{label}.copied_from"].map(
+                lambda c: spec[c] if isinstance(c, str) else c)
+        elif isinstance(column.get("constant", {}).get("copied_from"), str):
+            column["constant"]["copied_from"] = spec[column["constant"]["copied_from"]]
 
 
 def _from_ground_truth(table: Path, benchmark: str, label: str, column: str, archs: pd.Series) -> pd.Series:

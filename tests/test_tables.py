@@ -115,7 +115,7 @@ def test_import_refuses_a_table_that_disagrees_with_the_store(tmp_path, gt):
     _run(tmp_path / "a.db", gt, sample=5)
     export_table(tmp_path / "a.db", tmp_path / "t.csv.gz")
     table = pd.read_csv(tmp_path / "t.csv.gz", dtype={"arch": str})
-    table.loc[0, "test_tables_probe"] += 1.0
+    table.loc[table["test_tables_probe"].notna().idxmax(), "test_tables_probe"] += 1.0
     table.to_csv(tmp_path / "t.csv.gz", index=False)
     with pytest.raises(MergeConflictError, match=r"t\.csv\.gz has value .*test_tables_probe"):
         import_table(tmp_path / "t.csv.gz", tmp_path / "a.db")
@@ -155,7 +155,7 @@ def test_a_damaged_table_is_one_clear_error(tmp_path, gt, capsys, damage, messag
     elif damage == "other format":
         sidecar.write_text(json.dumps({"format": "something else"}))
     elif damage == "missing column":
-        pd.read_csv(table).drop(columns=["params.seconds"]).to_csv(table, index=False)
+        pd.read_csv(table, dtype={"arch": str}).drop(columns=["params.seconds"]).to_csv(table, index=False)
     else:
         table.write_bytes(b"\x1f\x8b not really gzip")
     with pytest.raises(TableError, match=message):
@@ -313,3 +313,92 @@ def test_a_column_equal_to_the_ground_truth_is_written_as_a_reference(tmp_path, 
     with pytest.raises(TableError, match="column 'params' is nb201's ground-truth column 'params_cifar10_M'") as err:
         read_table(table)
     assert "\n" not in str(err.value)
+
+
+# ----------------------------------------------------------------------------- architecture codes (table version 2)
+
+
+def test_nb201_codes_are_the_six_op_indices_of_every_cell():
+    from search.spaces.nb201 import all_archs
+
+    nb201 = benchmarks.get("nb201")
+    archs = list(all_archs())
+    codes = [nb201.arch_code(a) for a in archs]
+    assert codes == sorted(codes) and len(set(codes)) == 15625  # their order is the enumeration's
+    assert codes[0] == "000000" and codes[-1] == "444444"
+    assert all(nb201.from_arch_code(c) == a for c, a in zip(codes, archs, strict=True))
+    # by hand: |nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|nor_conv_3x3~2|
+    spec = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+    assert nb201.arch_code(nb201.parse(spec)) == "301423"
+    for bad in ("30142", "3014235", "301425", "30142x", 301423):
+        with pytest.raises(benchmarks.ArchSpecError, match="expected six op indices"):
+            nb201.from_arch_code(bad)
+
+
+def _as_version_1(table) -> None:
+    """Rewrite a version-2 NB201 table as the spec-keyed version 1 that earlier zenbench wrote."""
+    nb201 = benchmarks.get("nb201")
+    meta = json.loads(sidecar_path(table).read_text())
+    wide = pd.read_csv(table, dtype=str, keep_default_na=False)
+    decode = {c: nb201.format(nb201.from_arch_code(c)) for c in wide["arch"]}
+    for column in [c for c in wide.columns if c == "arch" or c.endswith(".copied_from")]:
+        wide[column] = wide[column].map(lambda c: decode.get(c, c))
+    wide.to_csv(table, index=False)
+    meta["version"] = 1
+    del meta["arch_codes"]
+    sidecar_path(table).write_text(json.dumps(meta))
+
+
+def test_an_nb201_table_keys_cells_by_code_and_still_reads_version_1(tmp_path, gt):
+    nb201 = benchmarks.get("nb201")
+    classes = pd.Series(gt.table.index, index=gt.table.index).groupby(
+        lambda s: nb201.isomorphism_id(nb201.parse(s)))
+    pairs = [spec for _, members in classes if len(members) >= 2 for spec in members.iloc[:2]][:20]
+    paired = GroundTruthTable(gt.table.loc[pairs], gt.default_keys, gt.source)  # ten classes of two cells
+    store, table = tmp_path / "a.db", tmp_path / "t.csv.gz"
+    _run(store, paired, sample=20, proxies=[ToyWeightsNb201(), "params"], dedupe=True)
+    copies = _frame(store)["copied_from"].notna().sum()
+    assert copies == 10  # params is scored on every cell (NB201's classes differ in their dead edges)
+    export_table(store, table)
+    meta = json.loads(sidecar_path(table).read_text())
+    assert meta["version"] == 2 and meta["arch_codes"] is True
+    text = gzip.decompress(table.read_bytes()).decode()
+    assert "~" not in text  # no architecture string anywhere, copies' provenance included
+    wide = pd.read_csv(table, dtype=str)
+    assert wide["arch"].str.fullmatch("[0-4]{6}").all() and wide["arch"].is_monotonic_increasing
+    v2 = tmp_path / "v2.db"
+    import_table(table, v2)
+    _same_rows(_frame(store), _frame(v2))
+    _as_version_1(table)
+    assert "~" in gzip.decompress(table.read_bytes()).decode()
+    v1 = tmp_path / "v1.db"
+    import_table(table, v1)
+    _same_rows(_frame(store), _frame(v1))
+    assert _frame(v1)["copied_from"].notna().sum() == copies
+    resumed = _run(tmp_path / "r.db", paired, proxies=[ToyWeightsNb201(), "params"], resume_from=[table],
+                   sample=None)  # an old table resumes like a new one: nothing left to compute
+    assert (resumed.n_already, resumed.n_computed) == (40, 0)
+
+
+def test_a_bad_code_in_a_table_is_one_clear_error(tmp_path, gt):
+    _run(tmp_path / "a.db", gt, sample=4)
+    table = tmp_path / "t.csv.gz"
+    export_table(tmp_path / "a.db", table)
+    wide = pd.read_csv(table, dtype={"arch": str})
+    wide.loc[1, "arch"] = "301429"
+    wide.to_csv(table, index=False)
+    with pytest.raises(TableError, match=r"t\.csv\.gz.*NB201 architecture code '301429'") as err:
+        read_table(table)
+    assert "\n" not in str(err.value)
+
+
+@register
+@dataclass
+class ToyWeightsNb201(Proxy):
+    """Sum of |weights| of a small NB201 variant, declared output-paths-only so ``--dedupe`` copies it."""
+
+    name: ClassVar[str] = "test_tables_nb201_weights"
+    output_paths_only: ClassVar[bool] = True
+
+    def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> float:
+        return sum(float(p.detach().abs().sum()) for p in factory(channels=4, cells_per_stage=1).parameters())

@@ -133,6 +133,21 @@ def copies_exact(benchmark: Any, proxy: Any) -> bool:
     return kind == "identical" or bool(getattr(proxy, "output_paths_only", False))
 
 
+def arch_codes(benchmark: Any) -> bool:
+    """Does ``benchmark`` key its score tables by a compact code (its optional ``arch_code``/``from_arch_code``)?"""
+    return callable(getattr(benchmark, "arch_code", None)) and callable(getattr(benchmark, "from_arch_code", None))
+
+
+def encode_spec(benchmark: Any, spec: str) -> str:
+    """The key a score table writes for ``spec``: the benchmark's ``arch_code`` where it has one, else the spec."""
+    return benchmark.arch_code(benchmark.parse(spec)) if arch_codes(benchmark) else spec
+
+
+def decode_spec(benchmark: Any, code: str) -> str:
+    """The spec string of a score-table key (:func:`encode_spec` inverted); a bad code: :class:`ArchSpecError`."""
+    return benchmark.format(benchmark.from_arch_code(code)) if arch_codes(benchmark) else code
+
+
 @runtime_checkable
 class Benchmark(Protocol):
     """A NAS benchmark behind one interface (registry: :mod:`bench.benchmarks`).
@@ -168,6 +183,10 @@ class Benchmark(Protocol):
     def isomorphism_id(self, arch: Any) -> str:
         """One string per isomorphism class (NB201: the canonical cell, NB101: the graph hash); the spec
         string itself where the space has no isomorphism."""
+
+    # Optional: ``arch_code(arch) -> str`` and ``from_arch_code(code) -> arch``, a short code derived from the
+    # architecture alone (NB201: its six op indices) that score tables key rows by instead of the spec string
+    # (:func:`encode_spec`); ``from_arch_code`` raises :class:`ArchSpecError` for a malformed code.
 
     # Optional: ``dedupe_id(arch) -> str``, the classes ``--dedupe`` scores once (default: isomorphism_id; a
     # benchmark whose isomorphic architectures can build different networks splits them), and ``isomorphism``,

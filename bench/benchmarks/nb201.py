@@ -5,7 +5,8 @@ and its mutation rule (:mod:`search.spaces.nb201_mutation`):
 
 - spec string: the NB201 architecture string (``|nor_conv_3x3~0|+|...|``); :meth:`Nb201Benchmark.parse`
   also takes an NB201 index (``"123"``, looked up in the ground truth this instance loaded last, else the
-  default lookup) as a convenience, but everything downstream keys by the string;
+  default lookup) as a convenience, but everything downstream keys by the string; score tables key a cell
+  by its code, the six op indices (``arch_code``);
 - ``isomorphism_id``: the canonical cell (NB201's ``to_unique_str``; 6,466 classes); degenerate: a cell
   whose input never reaches its output;
 - ground truth: the compact table or an official file, indexed by architecture string with the columns of
@@ -102,6 +103,16 @@ class Nb201Benchmark:
 
     def format(self, arch: Nb201Arch) -> str:
         return arch.to_string()
+
+    def arch_code(self, arch: Nb201Arch) -> str:
+        """The six op indices in string order (none=0, skip=1, 1x1=2, 3x3=3, pool=4), e.g. ``"130234"``: what
+        score tables key a cell by (15,625 codes whose sort order is :func:`search.spaces.nb201.all_archs`)."""
+        return "".join(str(i) for i in arch.to_indices())
+
+    def from_arch_code(self, code: str) -> Nb201Arch:
+        if not (isinstance(code, str) and len(code) == 6 and all(c in "01234" for c in code)):
+            raise ArchSpecError(f"NB201 architecture code {code!r}: expected six op indices, digits 0-4")
+        return Nb201Arch.from_indices([int(c) for c in code])
 
     def isomorphism_id(self, arch: Nb201Arch) -> str:
         return arch.canonical
