@@ -260,10 +260,17 @@ def _overlap(box: Bbox, others: list[Bbox]) -> float:
                if (shared := Bbox.intersection(box, other)) is not None)
 
 
+def _gap(box: Bbox, centre: np.ndarray) -> float:
+    """Distance (pixels) from ``box`` to a point (0 inside it)."""
+    return math.hypot(max(box.x0 - centre[0], 0.0, centre[0] - box.x1),
+                      max(box.y0 - centre[1], 0.0, centre[1] - box.y1))
+
+
 def place_labels(ax: plt.Axes, x: np.ndarray, y: np.ndarray, labels: list[str]) -> None:
     """Annotate each point with the first offset of :data:`LABEL_OFFSETS` whose box overlaps no marker and no
-    label placed before (higher points first; a leader line where the label sits away from its point), or
-    the offset with the least overlap where none is free. Needs the axes' limits and scales set."""
+    label placed before and lies nearer its own point than any other (so it names the right one), higher
+    points first, with a leader line where the label sits away from its point; else the offset with the
+    least overlap, a box nearer its own point winning a tie. Needs the axes' limits and scales set."""
     renderer = ax.figure.canvas.get_renderer()
     radius = renderer.points_to_pixels(4)
     centres = ax.transData.transform(np.column_stack([x, y]))
@@ -271,7 +278,7 @@ def place_labels(ax: plt.Axes, x: np.ndarray, y: np.ndarray, labels: list[str]) 
     placed: list[Bbox] = []
     for i in np.argsort(-np.asarray(y), kind="stable"):
         obstacles = placed + markers[:i] + markers[i + 1:]
-        best: tuple[float, Any, Bbox] | None = None
+        best: tuple[tuple[float, bool], Any, Bbox] | None = None
         for dx, dy in LABEL_OFFSETS:
             text = ax.annotate(labels[i], (x[i], y[i]), xytext=(dx, dy), textcoords="offset points", fontsize=8,
                                ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top",
@@ -280,14 +287,16 @@ def place_labels(ax: plt.Axes, x: np.ndarray, y: np.ndarray, labels: list[str]) 
                                arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6}
                                if abs(dy) > 12 or abs(dx) > 7 else None)
             box = text.get_window_extent(renderer)
-            overlap = _overlap(box, obstacles)
-            if best is None or overlap < best[0]:
+            own = _gap(box, centres[i])
+            misleading = any(_gap(box, c) < own for j, c in enumerate(centres) if j != i)
+            score = (_overlap(box, obstacles), misleading)
+            if best is None or score < best[0]:
                 if best is not None:
                     best[1].remove()
-                best = (overlap, text, box)
+                best = (score, text, box)
             else:
                 text.remove()
-            if overlap == 0:
+            if score == (0, False):
                 break
         assert best is not None
         placed.append(best[2])

@@ -212,6 +212,28 @@ def test_cost_plot_labels_of_a_tight_cluster_do_not_overlap() -> None:
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
+def test_cost_plot_labels_sit_nearer_their_own_point_than_any_other() -> None:
+    """The ImageNet16-120 case: params and flops at one τ, 0.014 s and 0.021 s, l2_norm just above; a label left
+    of flops used to sit on params."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    x = np.array([0.0117, 0.0143, 0.0210, 0.0285, 0.116, 0.157, 0.095])
+    y = np.array([0.537, 0.520, 0.520, 0.544, 0.537, 0.598, 0.265])
+    ax.scatter(x, y)
+    ax.set_xscale("log")
+    ax.set_xlim(x.min() / 3, x.max() * 6)
+    ax.set_ylim(0.24, 0.62)
+    place_labels(ax, x, y, [f"p{i}" for i in range(len(x))])
+    renderer = fig.canvas.get_renderer()
+    centres = ax.transData.transform(np.column_stack([x, y]))
+    for text in ax.texts:
+        box, own = text.get_window_extent(renderer), int(text.get_text()[1:])
+        gaps = [math.hypot(max(box.x0 - cx, 0, cx - box.x1), max(box.y0 - cy, 0, cy - box.y1)) for cx, cy in centres]
+        assert gaps[own] <= min(gaps), (text.get_text(), gaps)
+    plt.close(fig)
+
+
 def test_pareto_front_by_hand():
     cost = np.array([1.0, 2.0, 3.0, 0.5, 10.0])
     tau = np.array([0.5, 0.4, 0.7, 0.2, 0.7])
