@@ -76,8 +76,10 @@ NASLIB_EDGE_OF_NB201 = (0, 1, 3, 2, 4, 5)
 """For each NB201 string position (n1←0, n2←0, n2←1, n3←0, n3←1, n3←2), its place in NASLib's edge order."""
 NASLIB_NONFINITE = -1e8
 """What NASLib's ``ZeroCost.query`` writes for a NaN or infinite score."""
-FIELDS = ("dataset", "network", "batch_size", "seed", "proxy", "option_hash", "key", "arch", "value", "seconds",
+FIELDS = ("dataset", "network", "batch_size", "seed", "proxy", "option_hash", "arch", "value", "seconds",
           "batch_source", "device")
+"""The cache's columns; rows are keyed by our NB201 string (a cache written with NASLib's ``key`` beside it, as
+earlier versions did, is rewritten without it on open)."""
 
 
 @dataclass(frozen=True)
@@ -178,23 +180,31 @@ class ScoreCache:
         if path.exists():
             with path.open(newline="") as fh:
                 reader = csv.DictReader(fh)
-                if tuple(reader.fieldnames or ()) != FIELDS:
+                header = tuple(reader.fieldnames or ())
+                if header not in (FIELDS, (*FIELDS[:6], "key", *FIELDS[6:])):
                     raise SystemExit(f"--store {path}: not a cache of this script (columns {reader.fieldnames})")
-                self.rows = list(reader)
+                self.rows = [{k: row[k] for k in FIELDS} for row in reader]
+            if header != FIELDS:
+                with path.open("w", newline="") as fh:
+                    writer = csv.DictWriter(fh, FIELDS)
+                    writer.writeheader()
+                    writer.writerows(self.rows)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = path.open("a", newline="")
         self._writer = csv.DictWriter(self._fh, FIELDS)
-        if not self.rows:
+        if self._fh.tell() == 0:  # a new or empty file; a header-only one keeps its header
             self._writer.writeheader()
 
     def close(self) -> None:
         self._fh.close()
 
-    def select(self, dataset: str, network: str, batch_size: int, seed: int, proxy: Proxy) -> dict[str, dict]:
-        """Stored rows of one protocol, by NASLib key."""
+    def select(self, dataset: str, network: str, batch_size: int, seed: int, proxy: Proxy,
+               archs: dict[str, str]) -> dict[str, dict]:
+        """Stored rows of one protocol for ``archs`` (NASLib key -> NB201 string), by NASLib key."""
         want = (dataset, network, str(batch_size), str(seed), proxy.name, proxy.option_hash())
-        return {r["key"]: r for r in self.rows
-                if (r["dataset"], r["network"], r["batch_size"], r["seed"], r["proxy"], r["option_hash"]) == want}
+        stored = {r["arch"]: r for r in self.rows
+                  if (r["dataset"], r["network"], r["batch_size"], r["seed"], r["proxy"], r["option_hash"]) == want}
+        return {key: stored[arch] for key, arch in archs.items() if arch in stored}
 
     def add(self, row: dict[str, Any]) -> None:
         text = {k: str(row[k]) for k in FIELDS}
@@ -288,13 +298,14 @@ def main(argv: list[str] | None = None) -> int:
     gt = GroundTruth.load(os.path.join(root, "nb201", "nb201.csv"), progress=False)
     checked = check_decoding(entries, gt, dataset)  # on the whole file, whatever --archs takes
     keys = list(entries)[:args.archs]
+    archs = {key: decode(key).to_string() for key in keys}
     rows = select_rows(args.proxies)
     built = build_proxies(rows, args.batch_size)
     device = resolve_device(args.device)
 
     cache = ScoreCache(args.store)
     protocol = (dataset, args.network, args.batch_size, args.seed)
-    done = {name: cache.select(*protocol, proxy) for name, proxy in built.items()}
+    done = {name: cache.select(*protocol, proxy, archs) for name, proxy in built.items()}
     todo = {name: {k for k in keys if k not in done[name]} for name in built}
     batch = None
     if any(todo[name] and proxy.needs != "nothing" for name, proxy in built.items()):
@@ -312,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
                 uses_batch = proxy.needs != "nothing"
                 result = proxy.score(factory, batch if uses_batch else None, device, args.seed)
                 cache.add(dict(dataset=dataset, network=args.network, batch_size=args.batch_size, seed=args.seed,
-                               proxy=proxy.name, option_hash=proxy.option_hash(), key=key, arch=arch.to_string(),
+                               proxy=proxy.name, option_hash=proxy.option_hash(), arch=arch.to_string(),
                                value=result.value, seconds=result.seconds,
                                batch_source=batch.source if uses_batch and batch is not None else "none",
                                device=str(device)))
@@ -322,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         cache.close()
 
     results = [f for row in rows if row.naslib in built
-               if (f := fidelity(row, keys, entries, cache.select(*protocol, built[row.naslib]))) is not None]
+               if (f := fidelity(row, keys, entries, cache.select(*protocol, built[row.naslib], archs))) is not None]
     sources = sorted({r["batch_source"] for r in cache.rows if r["batch_source"] != "none"
                       and (r["dataset"], r["network"], r["batch_size"], r["seed"]) == tuple(map(str, protocol))})
     print_table(results, f"NASLib zero-cost scores ({args.dataset}, first {len(keys)} architectures of the file; "
