@@ -23,7 +23,11 @@ NB201_FULL=params,flops,synflow,zen,naswot,jacob_cov,l2_norm
 # Every other proxy, in passes that leave whole columns when the session's end cuts a phase off: the nine that
 # take about a third of the time, then swap, then grasp (NB101: 14 s and 22 s per cell on one thread of the
 # 54 s of all eleven).
-REST_QUICK=snip,fisher,plain,jacob_cov,epe_nas,l2_norm,zico,meco,az_nas
+REST_PASSES=(snip,fisher,plain,jacob_cov,epe_nas,l2_norm,zico,meco,az_nas swap grasp)
+# NB201's other proxies whose cost lets all 15,625 cells finish here, cheapest first (per dataset on 2 workers,
+# with --dedupe copying the gradient proxies within the 6,466 classes): meco about 10 min, epe_nas 15 min,
+# the shared gradient pass 1 h, az_nas 1 h. grasp (about 2 h), TE-NAS and swap (about 5 h each) are GPU work.
+NB201_EXTRA_PASSES=(meco epe_nas snip,grad_norm,fisher,plain,zico az_nas)
 
 phase() {  # phase BENCH DATASET TABLE SAMPLE PROXIES [extra bench options...]
   local bench=$1 dataset=$2 table=$3 sample=$4 proxies=$5
@@ -34,6 +38,12 @@ phase() {  # phase BENCH DATASET TABLE SAMPLE PROXIES [extra bench options...]
   zenbench bench --benchmark "$bench" --dataset "$dataset" --proxies "$proxies" --sample "$sample" --seed 0 \
     --device "$DEVICE" --threads 1 --workers "$WORKERS" --dedupe --store "$store" "${resume[@]}" "$@"
   zenbench export --store "$store" --benchmark "$bench" --dataset "$dataset" --out "$table"
+}
+
+passes() {  # passes BENCH DATASET TABLE SAMPLE PROXIES... : one phase per comma-separated group, in order
+  local bench=$1 dataset=$2 table=$3 sample=$4 proxies
+  shift 4
+  for proxies in "$@"; do phase "$bench" "$dataset" "$table" "$sample" "$proxies"; done
 }
 
 run_phase() {
@@ -48,17 +58,18 @@ run_phase() {
     nb201-c10)     phase nb201 cifar10 reports/nb201/tables/cifar10.csv.gz 15625 $NB201_FULL ;;
     nb201-c100)    phase nb201 cifar100 reports/nb201/tables/cifar100.csv.gz 15625 $NB201_FULL ;;
     nb201-in16)    phase nb201 imagenet16 reports/nb201/tables/imagenet16.csv.gz 15625 $NB201_FULL ;;
-    nb101-rest)    for proxies in $REST_QUICK swap grasp; do
-                     phase nb101 cifar10 reports/nb101/tables/cifar10.csv.gz 500 "$proxies"
-                   done ;;
-    macro-rest)    for proxies in $REST_QUICK swap grasp; do
-                     phase macro cifar10 reports/macro/tables/cifar10.csv.gz 6561 "$proxies"
-                   done ;;
+    nb101-rest)    passes nb101 cifar10 reports/nb101/tables/cifar10.csv.gz 500 "${REST_PASSES[@]}" ;;
+    macro-rest)    passes macro cifar10 reports/macro/tables/cifar10.csv.gz 6561 "${REST_PASSES[@]}" ;;
+    nb201-extra-c10)  passes nb201 cifar10 reports/nb201/tables/cifar10.csv.gz 15625 "${NB201_EXTRA_PASSES[@]}" ;;
+    nb201-extra-c100) passes nb201 cifar100 reports/nb201/tables/cifar100.csv.gz 15625 "${NB201_EXTRA_PASSES[@]}" ;;
+    nb201-extra-in16) passes nb201 imagenet16 reports/nb201/tables/imagenet16.csv.gz 15625 \
+                        "${NB201_EXTRA_PASSES[@]}" ;;
     *) echo "full_space_tables.sh: unknown phase '$1'; expected one of: ${PHASES[*]}" >&2; exit 2 ;;
   esac
 }
 
-PHASES=(macro-mission macro-tenas nb101-mission nb101-tenas nb201-c10 nb201-c100 nb201-in16 nb101-rest macro-rest)
+PHASES=(macro-mission macro-tenas nb101-mission nb101-tenas nb201-c10 nb201-c100 nb201-in16 nb101-rest macro-rest
+        nb201-extra-c10 nb201-extra-c100 nb201-extra-in16)
 for name in "${@:-${PHASES[@]}}"; do
   echo "== $name $(date -u +%FT%TZ)"
   run_phase "$name"
