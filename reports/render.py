@@ -269,36 +269,42 @@ def _gap(box: Bbox, centre: np.ndarray) -> float:
 def place_labels(ax: plt.Axes, x: np.ndarray, y: np.ndarray, labels: list[str]) -> None:
     """Annotate each point with the first offset of :data:`LABEL_OFFSETS` whose box overlaps no marker and no
     label placed before and lies nearer its own point than any other (so it names the right one), higher
-    points first, with a leader line where the label sits away from its point; else the offset with the
-    least overlap, a box nearer its own point winning a tie. Needs the axes' limits and scales set."""
+    points first; else the offset with the least overlap, a box nearer its own point winning a tie. A leader
+    line joins a label to its point where it sits away from it or nearer another point. Needs the axes'
+    limits and scales set."""
     renderer = ax.figure.canvas.get_renderer()
-    radius = renderer.points_to_pixels(4)
+    radius, pad = renderer.points_to_pixels(4), renderer.points_to_pixels(2)
     centres = ax.transData.transform(np.column_stack([x, y]))
     markers = [Bbox.from_extents(cx - radius, cy - radius, cx + radius, cy + radius) for cx, cy in centres]
     placed: list[Bbox] = []
+
+    def annotate(i: int, dx: int, dy: int, leader: bool) -> Any:
+        return ax.annotate(labels[i], (x[i], y[i]), xytext=(dx, dy), textcoords="offset points", fontsize=8,
+                           ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top",
+                           bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.8, "linewidth": 0},
+                           arrowprops={"arrowstyle": "-", "color": "0.4", "lw": 0.6} if leader else None)
+
     for i in np.argsort(-np.asarray(y), kind="stable"):
         obstacles = placed + markers[:i] + markers[i + 1:]
-        best: tuple[tuple[float, bool], Any, Bbox] | None = None
+        best: tuple[tuple[float, bool], Any, Bbox, tuple[int, int]] | None = None
         for dx, dy in LABEL_OFFSETS:
-            text = ax.annotate(labels[i], (x[i], y[i]), xytext=(dx, dy), textcoords="offset points", fontsize=8,
-                               ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top",
-                               bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.8,
-                                     "linewidth": 0},
-                               arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6}
-                               if abs(dy) > 12 or abs(dx) > 7 else None)
-            box = text.get_window_extent(renderer)
+            text = annotate(i, dx, dy, leader=abs(dy) > 12 or abs(dx) > 7)
+            box = text.get_window_extent(renderer).padded(pad)  # the text's white box reaches past its extent
             own = _gap(box, centres[i])
             misleading = any(_gap(box, c) < own for j, c in enumerate(centres) if j != i)
             score = (_overlap(box, obstacles), misleading)
             if best is None or score < best[0]:
                 if best is not None:
                     best[1].remove()
-                best = (score, text, box)
+                best = (score, text, box, (dx, dy))
             else:
                 text.remove()
             if score == (0, False):
                 break
         assert best is not None
+        if best[0][1] and best[1].arrow_patch is None:  # nearer another point: draw the line to its own
+            best[1].remove()
+            annotate(i, *best[3], leader=True)
         placed.append(best[2])
 
 
