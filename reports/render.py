@@ -250,7 +250,8 @@ def _cost_figure(table: pd.DataFrame, dataset: str, path: Path, confidence: floa
     plt.close(fig)
 
 
-LABEL_OFFSETS = [(dx, dy) for dy in (4, -12, 14, -22, 24, -32, 34, -42, 44, -52) for dx in (7, -7, 30, -30)]
+LABEL_OFFSETS = [(dx, dy) for dy in (4, -12, 14, -22, 24, -32, 34, -42, 44, -52, 54, -62)
+                 for dx in (7, -7, 30, -30, 60, -60)]
 """Label positions tried per point, in points from it: right then left, then further out and up or down."""
 
 
