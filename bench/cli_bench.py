@@ -109,7 +109,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "publishes: `zenbench bench --resume-from TABLE` continues from it, `zenbench report --table TABLE` "
         "renders from it.")
     export.add_argument("--store", required=True, metavar="DB", help="results store to read")
-    export.add_argument("--out", required=True, metavar="TABLE", help="table file, NAME.csv.gz (sidecar NAME.json)")
+    export.add_argument("--out", required=True, metavar="TABLE",
+                        help="table file, NAME.csv.xz or NAME.csv.gz (sidecar NAME.json)")
     export.add_argument("--benchmark", default=None, help="benchmark to export (default: the store's only one)")
     export.add_argument("--dataset", default=None, help="dataset to export (default: the store's only one)")
     export.set_defaults(func=run_export)

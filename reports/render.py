@@ -47,7 +47,7 @@ from bench.statistics import (  # noqa: E402
     variant_labels,
 )
 from bench.store import DEDUPE_NOTE, ResultStore, software_versions  # noqa: E402
-from bench.tables import table_scores  # noqa: E402
+from bench.tables import TABLE_SUFFIXES, table_scores  # noqa: E402
 from reports.published import published_table  # noqa: E402
 
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16": "ImageNet16-120"}
@@ -576,10 +576,10 @@ def protocol_table(rows: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
 
 def score_tables(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
     """The score tables a report reads (``--table``): a list of paths, or one path named like a table
-    (``.csv.gz``, ``.csv``); empty when ``source`` is a results store."""
+    (:data:`bench.tables.TABLE_SUFFIXES`); empty when ``source`` is a results store."""
     if isinstance(source, (str, os.PathLike)):
         name = Path(source).name
-        return [Path(source)] if name.endswith((".csv.gz", ".csv")) else []
+        return [Path(source)] if name.endswith(TABLE_SUFFIXES) else []
     return [Path(t) for t in source]
 
 
@@ -642,7 +642,8 @@ def render_report(store: str | os.PathLike | Sequence[str | os.PathLike], out: s
                   nan_policy: str = "exclude", title: str | None = None, gt_key: str | None = None,
                   scatter_axes: str = "rank") -> ReportResult:
     """Write the report of ``store`` into the folder ``out`` (created). ``store``: a results store, or
-    published score tables (a list of paths, or one path ending in ``.csv.gz``/``.csv``; :func:`score_tables`),
+    published score tables (a list of paths, or one path ending in
+    ``.csv.xz``/``.csv.gz``/``.csv``; :func:`score_tables`),
     read without rescoring. Other parameters as ``zenbench report``:
     ``benchmark`` [None: the store's only benchmark] a name, ``module:Class`` spec or instance; its scores
     are reported against ``ground_truth`` [None: the benchmark's own lookup; a source it reads, or a loaded

@@ -402,3 +402,17 @@ class ToyWeightsNb201(Proxy):
 
     def compute(self, factory: NetworkFactory, batch: Batch | None, device: torch.device) -> float:
         return sum(float(p.detach().abs().sum()) for p in factory(channels=4, cells_per_stage=1).parameters())
+
+
+def test_an_xz_table_round_trips_and_a_damaged_one_is_one_clear_error(tmp_path, gt):
+    import lzma
+
+    _run(tmp_path / "a.db", gt, sample=6)
+    table = tmp_path / "t.csv.xz"
+    export_table(tmp_path / "a.db", table)
+    assert lzma.decompress(table.read_bytes()).startswith(b"arch,")
+    import_table(table, tmp_path / "b.db")
+    _same_rows(_frame(tmp_path / "a.db"), _frame(tmp_path / "b.db"))
+    table.write_bytes(b"\xfd7zXZ\x00 not really xz")
+    with pytest.raises(TableError, match="not a readable CSV"):
+        read_table(table)
