@@ -29,6 +29,10 @@ def min_correlation_eigenvalue(feature_map: Tensor, channels: int | None = None)
     P = corrcoef of the C rows (one per channel, its values over the positions), NaN and ±inf entries set
     to 0 (a channel constant over the positions gives a zero row and column), eigenvalues from ``eigvalsh``
     (P is symmetric; the reference's general ``eig`` gives the same real values up to rounding).
+    With at least as many rows as positions, λ_min is exactly 0 and no eigenvalues are computed: the centred
+    rows lie in the (positions − 1)-dimensional space orthogonal to the ones vector, so P, a PSD matrix of
+    that rank at most (zeroed rows and columns included), is singular; ``eigvalsh`` would return a rounding
+    residue of about 1e-14 there, at up to 0.5 s for a 1536-channel map of 4×4 positions on one CPU thread.
     ``channels``: use that many channels drawn at random (global torch RNG) and scale λ_min by C/that
     (``meco_opt``). ``None`` for a map with a single position: every entry of P is NaN, so λ_min is 0.
     """
@@ -39,6 +43,8 @@ def min_correlation_eigenvalue(feature_map: Tensor, channels: int | None = None)
     if channels is not None and channels < rows.shape[0]:
         scale = rows.shape[0] / channels
         rows = rows[torch.randperm(rows.shape[0])[:channels].to(rows.device)]
+    if rows.shape[0] >= rows.shape[1]:
+        return torch.zeros((), dtype=torch.float64, device=rows.device)
     corr = torch.corrcoef(rows.double()).reshape(rows.shape[0], rows.shape[0])
     return torch.linalg.eigvalsh(torch.where(torch.isfinite(corr), corr, 0.0))[0] * scale
 

@@ -59,6 +59,24 @@ def test_constant_channel_gives_zero_row() -> None:
     assert expected == pytest.approx(0.0, abs=1e-12)
 
 
+@pytest.mark.parametrize("channels, side", [(16, 4), (40, 4), (64, 8), (300, 16)])
+def test_as_many_channels_as_positions_gives_exactly_zero(channels: int, side: int) -> None:
+    """C ≥ H·W: the centred rows span at most H·W − 1 dimensions, so P is singular and λ_min is 0; numpy's
+    eigvalsh of the same P (a constant channel included) finds only a rounding residue. With two channels
+    fewer than positions, P has full rank and λ_min, computed, is positive."""
+    generator = torch.Generator().manual_seed(channels)
+    fmap = torch.randn(channels, side, side, generator=generator)
+    fmap[1] = 0.5
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.nan_to_num(np.corrcoef(fmap.reshape(channels, -1).double().numpy()), nan=0.0)
+    assert abs(np.linalg.eigvalsh(corr).min()) < 1e-10
+    assert float(min_correlation_eigenvalue(fmap)) == 0.0
+    fewer = torch.randn(side * side - 2, side, side, generator=generator)
+    expected = np.linalg.eigvalsh(np.corrcoef(fewer.reshape(len(fewer), -1).double().numpy())).min()
+    assert expected > 1e-6
+    assert float(min_correlation_eigenvalue(fewer)) == pytest.approx(expected, rel=1e-9)
+
+
 def test_maps_with_one_position_and_vectors_add_nothing() -> None:
     """GAP outputs (C×1×1) and logits have one value per channel: all of P is NaN, λ_min 0; left out."""
     net = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 3))
