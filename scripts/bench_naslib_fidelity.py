@@ -61,6 +61,7 @@ import torch
 from tqdm.auto import tqdm
 
 import proxies
+from bench.benchmarks import get as get_benchmark
 from bench.data import data_root, load_batch
 from bench.ground_truth import GroundTruth
 from bench.runner import resolve_device, resolve_proxies
@@ -76,10 +77,12 @@ NASLIB_EDGE_OF_NB201 = (0, 1, 3, 2, 4, 5)
 """For each NB201 string position (n1←0, n2←0, n2←1, n3←0, n3←1, n3←2), its place in NASLib's edge order."""
 NASLIB_NONFINITE = -1e8
 """What NASLib's ``ZeroCost.query`` writes for a NaN or infinite score."""
-FIELDS = ("dataset", "network", "batch_size", "seed", "proxy", "option_hash", "arch", "value", "seconds",
+FIELDS = ("dataset", "network", "batch_size", "seed", "proxy", "option_hash", "arch_code", "value", "seconds",
           "batch_source", "device")
-"""The cache's columns; rows are keyed by our NB201 string (a cache written with NASLib's ``key`` beside it, as
-earlier versions did, is rewritten without it on open)."""
+"""The cache's columns; rows are keyed by the NB201 benchmark's architecture code (six op indices, as the
+score tables are). Caches of earlier versions, keyed by the NB201 string (``arch``, with NASLib's ``key``
+beside it in the oldest), are rewritten in this form on open."""
+OLD_HEADERS = (FIELDS[:6] + ("arch",) + FIELDS[7:], FIELDS[:6] + ("key", "arch") + FIELDS[7:])
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,13 @@ ROWS: tuple[Row, ...] = (
     Row("flops", "flops", {"count": "all"}, None, False, "NASLib counts pooling and BN as count='all' does"),
 )
 MARGIN = 0.03
+NB201 = get_benchmark("nb201")
 EDGE_ORDER_RHO = 0.97
+
+
+def code(arch: Nb201Arch) -> str:
+    """The NB201 benchmark's code of ``arch`` (six op indices), which keys the cache."""
+    return NB201.arch_code(arch)
 
 
 def decode(key: str) -> Nb201Arch:
@@ -181,9 +190,11 @@ class ScoreCache:
             with path.open(newline="") as fh:
                 reader = csv.DictReader(fh)
                 header = tuple(reader.fieldnames or ())
-                if header not in (FIELDS, (*FIELDS[:6], "key", *FIELDS[6:])):
+                if header != FIELDS and header not in OLD_HEADERS:
                     raise SystemExit(f"--store {path}: not a cache of this script (columns {reader.fieldnames})")
-                self.rows = [{k: row[k] for k in FIELDS} for row in reader]
+                self.rows = [{k: row[k] for k in FIELDS} if header == FIELDS else
+                             {k: code(Nb201Arch.from_string(row["arch"])) if k == "arch_code" else row[k]
+                              for k in FIELDS} for row in reader]
             if header != FIELDS:
                 with path.open("w", newline="") as fh:
                     writer = csv.DictWriter(fh, FIELDS)
@@ -200,9 +211,9 @@ class ScoreCache:
 
     def select(self, dataset: str, network: str, batch_size: int, seed: int, proxy: Proxy,
                archs: dict[str, str]) -> dict[str, dict]:
-        """Stored rows of one protocol for ``archs`` (NASLib key -> NB201 string), by NASLib key."""
+        """Stored rows of one protocol for ``archs`` (NASLib key -> NB201 code), by NASLib key."""
         want = (dataset, network, str(batch_size), str(seed), proxy.name, proxy.option_hash())
-        stored = {r["arch"]: r for r in self.rows
+        stored = {r["arch_code"]: r for r in self.rows
                   if (r["dataset"], r["network"], r["batch_size"], r["seed"], r["proxy"], r["option_hash"]) == want}
         return {key: stored[arch] for key, arch in archs.items() if arch in stored}
 
@@ -298,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     gt = GroundTruth.load(os.path.join(root, "nb201", "nb201.csv"), progress=False)
     checked = check_decoding(entries, gt, dataset)  # on the whole file, whatever --archs takes
     keys = list(entries)[:args.archs]
-    archs = {key: decode(key).to_string() for key in keys}
+    archs = {key: code(decode(key)) for key in keys}
     rows = select_rows(args.proxies)
     built = build_proxies(rows, args.batch_size)
     device = resolve_device(args.device)
@@ -323,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                 uses_batch = proxy.needs != "nothing"
                 result = proxy.score(factory, batch if uses_batch else None, device, args.seed)
                 cache.add(dict(dataset=dataset, network=args.network, batch_size=args.batch_size, seed=args.seed,
-                               proxy=proxy.name, option_hash=proxy.option_hash(), arch=arch.to_string(),
+                               proxy=proxy.name, option_hash=proxy.option_hash(), arch_code=code(arch),
                                value=result.value, seconds=result.seconds,
                                batch_source=batch.source if uses_batch and batch is not None else "none",
                                device=str(device)))
