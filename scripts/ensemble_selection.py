@@ -8,7 +8,7 @@ directions are run: chosen on NAS-Bench-Macro and reported on NB201 CIFAR-10, an
 against τ on report for every candidate.
 
     ZENBENCH_DATA=../shared/data .venv/bin/python scripts/ensemble_selection.py \\
-        --nb201 reports/nb201/tables/cifar10.csv.xz --macro reports/macro/tables/cifar10.csv.gz \\
+        --nb201 reports/nb201/tables/cifar10.csv.xz --macro reports/macro/tables/cifar10.csv.xz \\
         --out reports/ensemble
 """
 

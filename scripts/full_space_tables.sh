@@ -48,9 +48,9 @@ passes() {  # passes BENCH DATASET TABLE SAMPLE PROXIES... : one phase per comma
 
 run_phase() {
   case $1 in
-    macro-mission) phase macro cifar10 reports/macro/tables/cifar10.csv.gz 6561 \
+    macro-mission) phase macro cifar10 reports/macro/tables/cifar10.csv.xz 6561 \
                      zen,synflow,naswot,grad_norm,params,flops "${MISSION_ZEN[@]}" ;;
-    macro-tenas)   phase macro cifar10 reports/macro/tables/cifar10.csv.gz 6561 tenas ;;
+    macro-tenas)   phase macro cifar10 reports/macro/tables/cifar10.csv.xz 6561 tenas ;;
     nb101-mission) phase nb101 cifar10 reports/nb101/tables/cifar10.csv.gz 500 params,flops,synflow,zen,naswot,grad_norm ;;
     # TE-NAS on its thin NB101 networks (search/spaces/nb101.py variant_overrides): about 9 s per cell on one
     # thread at load 2.5; on the full ones (tenas.network=full) 222 s per cell, about 31 CPU-hours: a GPU job.
@@ -59,7 +59,7 @@ run_phase() {
     nb201-c100)    phase nb201 cifar100 reports/nb201/tables/cifar100.csv.xz 15625 $NB201_FULL ;;
     nb201-in16)    phase nb201 imagenet16 reports/nb201/tables/imagenet16.csv.xz 15625 $NB201_FULL ;;
     nb101-rest)    passes nb101 cifar10 reports/nb101/tables/cifar10.csv.gz 500 "${REST_PASSES[@]}" ;;
-    macro-rest)    passes macro cifar10 reports/macro/tables/cifar10.csv.gz 6561 "${REST_PASSES[@]}" ;;
+    macro-rest)    passes macro cifar10 reports/macro/tables/cifar10.csv.xz 6561 "${REST_PASSES[@]}" ;;
     nb201-extra-c10)  passes nb201 cifar10 reports/nb201/tables/cifar10.csv.xz 15625 "${NB201_EXTRA_PASSES[@]}" ;;
     nb201-extra-c100) passes nb201 cifar100 reports/nb201/tables/cifar100.csv.xz 15625 "${NB201_EXTRA_PASSES[@]}" ;;
     nb201-extra-in16) passes nb201 imagenet16 reports/nb201/tables/imagenet16.csv.xz 15625 \
