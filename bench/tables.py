@@ -157,10 +157,10 @@ def _resolved(name: str) -> Any:
 
 def export_table(store: str | os.PathLike, table: str | os.PathLike, *, benchmark: str | None = None,
                  dataset: str | None = None) -> TableSummary:
-    """Write the scores of ``benchmark`` and ``dataset`` in ``store`` as ``table`` (a name of
-    :data:`TABLE_SUFFIXES`)
-    and its sidecar (``.json``). ``benchmark``/``dataset`` [None: the store's only one; several is an error
-    naming them]. Overwrites an existing table (export the store that holds everything, e.g. after
+    """Write the scores of ``benchmark`` and ``dataset`` in ``store`` as ``table`` (a name ending in one of
+    :data:`TABLE_SUFFIXES`) and its sidecar (``.json``). ``benchmark``/``dataset`` [None: the store's only
+    one; several is an error naming them]. Overwrites an existing table (export the store that holds
+    everything, e.g. after
     ``--resume-from`` of the old table)."""
     table = Path(table)
     sidecar = sidecar_path(table)

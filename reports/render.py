@@ -642,9 +642,8 @@ def render_report(store: str | os.PathLike | Sequence[str | os.PathLike], out: s
                   nan_policy: str = "exclude", title: str | None = None, gt_key: str | None = None,
                   scatter_axes: str = "rank") -> ReportResult:
     """Write the report of ``store`` into the folder ``out`` (created). ``store``: a results store, or
-    published score tables (a list of paths, or one path ending in
-    ``.csv.xz``/``.csv.gz``/``.csv``; :func:`score_tables`),
-    read without rescoring. Other parameters as ``zenbench report``:
+    published score tables (a list of paths, or one path ending in ``.csv.xz``/``.csv.gz``/``.csv``;
+    :func:`score_tables`), read without rescoring. Other parameters as ``zenbench report``:
     ``benchmark`` [None: the store's only benchmark] a name, ``module:Class`` spec or instance; its scores
     are reported against ``ground_truth`` [None: the benchmark's own lookup; a source it reads, or a loaded
     :class:`GroundTruthTable`]; ``n_resamples`` [1000] bootstrap resamples drawn with ``seed`` [0],

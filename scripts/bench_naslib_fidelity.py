@@ -118,11 +118,6 @@ NB201 = get_benchmark("nb201")
 EDGE_ORDER_RHO = 0.97
 
 
-def code(arch: Nb201Arch) -> str:
-    """The NB201 benchmark's code of ``arch`` (six op indices), which keys the cache."""
-    return NB201.arch_code(arch)
-
-
 def decode(key: str) -> Nb201Arch:
     """The NB201 architecture of a NASLib key such as ``"(0, 2, 3, 2, 3, 1)"``."""
     ops = ast.literal_eval(key)
@@ -193,7 +188,7 @@ class ScoreCache:
                 if header != FIELDS and header not in OLD_HEADERS:
                     raise SystemExit(f"--store {path}: not a cache of this script (columns {reader.fieldnames})")
                 self.rows = [{k: row[k] for k in FIELDS} if header == FIELDS else
-                             {k: code(Nb201Arch.from_string(row["arch"])) if k == "arch_code" else row[k]
+                             {k: NB201.arch_code(Nb201Arch.from_string(row["arch"])) if k == "arch_code" else row[k]
                               for k in FIELDS} for row in reader]
             if header != FIELDS:
                 with path.open("w", newline="") as fh:
@@ -309,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     gt = GroundTruth.load(os.path.join(root, "nb201", "nb201.csv"), progress=False)
     checked = check_decoding(entries, gt, dataset)  # on the whole file, whatever --archs takes
     keys = list(entries)[:args.archs]
-    archs = {key: code(decode(key)) for key in keys}
+    archs = {key: NB201.arch_code(decode(key)) for key in keys}
     rows = select_rows(args.proxies)
     built = build_proxies(rows, args.batch_size)
     device = resolve_device(args.device)
@@ -334,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                 uses_batch = proxy.needs != "nothing"
                 result = proxy.score(factory, batch if uses_batch else None, device, args.seed)
                 cache.add(dict(dataset=dataset, network=args.network, batch_size=args.batch_size, seed=args.seed,
-                               proxy=proxy.name, option_hash=proxy.option_hash(), arch_code=code(arch),
+                               proxy=proxy.name, option_hash=proxy.option_hash(), arch_code=NB201.arch_code(arch),
                                value=result.value, seconds=result.seconds,
                                batch_source=batch.source if uses_batch and batch is not None else "none",
                                device=str(device)))
