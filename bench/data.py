@@ -35,9 +35,10 @@ import pickle
 import re
 import tarfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 import torch
@@ -100,6 +101,23 @@ def data_root(explicit: str | os.PathLike | None = None) -> Path | None:
     if not path.is_dir():
         raise DataError(f"{path}: {origin} is not a folder")
     return path
+
+
+def portable_paths(value: Any) -> Any:
+    """``value`` with the data folder (``$ZENBENCH_DATA``, absolute or resolved) written ``$ZENBENCH_DATA`` in
+    every string; mappings and lists (a run's configuration, a protocol's options) are rewritten throughout,
+    anything else returned as it is. Runs record the paths they read (``Batch.source``, the ground truth);
+    what zenbench publishes (score tables, reports) should read the same wherever the data lies."""
+    if isinstance(value, Mapping):
+        return {key: portable_paths(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable_paths(item) for item in value]
+    if not isinstance(value, str) or not os.environ.get("ZENBENCH_DATA"):
+        return value
+    root = Path(os.environ["ZENBENCH_DATA"]).expanduser()
+    for form in dict.fromkeys((str(root.resolve()), str(root.absolute()))):
+        value = re.sub(r"(?<![\w./-])" + re.escape(form) + r"(?![\w.-])", "$ZENBENCH_DATA", value)
+    return value
 
 
 # ----------------------------------------------------------------------------- one split on disk

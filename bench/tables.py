@@ -9,7 +9,8 @@ field that varies between rows, such as ``load_avg`` or ``batch_seed``; ``LABEL:
 component, e.g. ``tenas:tenas.ntk``). Everything that is constant within a protocol (options and their hash,
 init seed, network, batch source and mode, batch size, device, threads where constant, input kind, population
 rule, versions, ground-truth key, NaN policy) is written once, in the sidecar ``TABLE.json``, with the run
-records (command and configuration) of the store.
+records (command and configuration) of the store. Paths under the data folder are written ``$ZENBENCH_DATA/...``
+(:func:`bench.data.portable_paths`): a published table names the data it read, not the machine it ran on.
 
 :func:`export_table` writes a table from a store; :func:`import_table` writes a table's rows into a store
 (what ``zenbench bench --resume-from`` and ``zenbench report --table`` do), so a rerun computes only what the
@@ -42,6 +43,7 @@ import pandas as pd
 
 from bench import benchmarks
 from bench.benchmarks.base import ArchSpecError, GroundTruthTable, arch_codes, decode_spec, encode_spec
+from bench.data import portable_paths
 from bench.statistics import option_differences
 from bench.store import MergeConflictError, ResultStore, ScoreRow, StoreError, merge_stores, software_versions
 
@@ -166,6 +168,8 @@ def export_table(store: str | os.PathLike, table: str | os.PathLike, *, benchmar
     sidecar = sidecar_path(table)
     with ResultStore(store, create=False) as results:
         rows, runs = results.scores(dataset=dataset, benchmark=benchmark), results.runs()
+    rows = rows.assign(**{name: rows[name].map(portable_paths) for name in _TEXTS if name in rows})
+    runs = runs.apply(lambda column: column.map(portable_paths))
     for column, chosen in (("benchmark", benchmark), ("dataset", dataset)):
         present = sorted(set(rows[column])) if not rows.empty else []
         if chosen is None and len(present) > 1:

@@ -15,7 +15,6 @@ import datetime as _dt
 import json
 import math
 import os
-import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from scipy import stats  # noqa: E402
 
 from bench import benchmarks  # noqa: E402
 from bench.benchmarks.base import Benchmark, GroundTruthTable, PublishedScores  # noqa: E402
+from bench.data import portable_paths  # noqa: E402
 from bench.statistics import (  # noqa: E402
     DEFAULT_CONFIDENCE,
     DEFAULT_RESAMPLES,
@@ -92,16 +92,6 @@ def _seconds(value: float) -> str:
     if not math.isfinite(value):
         return "–"
     return f"{value * 1e3:.3g} ms" if value < 1 else f"{value:.3g} s"
-
-
-def portable_paths(text: str) -> str:
-    """``text`` with the data folder (``$ZENBENCH_DATA`` as an absolute path) written ``$ZENBENCH_DATA``:
-    runs record the paths they read, and a published report should read the same wherever the data lies."""
-    value = os.environ.get("ZENBENCH_DATA")
-    if not value:
-        return text
-    root = str(Path(value).expanduser().resolve())
-    return re.sub(r"(?<![\w./-])" + re.escape(root) + r"(?![\w.-])", "$ZENBENCH_DATA", text)
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -678,7 +668,8 @@ def render_report(store: str | os.PathLike | Sequence[str | os.PathLike], out: s
     files: list[Path] = []
 
     def write_csv(frame: pd.DataFrame, name: str) -> None:
-        frame.to_csv(out / name, index=False)
+        frame.apply(lambda column: column.map(portable_paths) if column.dtype == object else column) \
+            .to_csv(out / name, index=False)
         files.append(out / name)
 
     table = evaluation.table

@@ -15,10 +15,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from bench.data import portable_paths  # noqa: E402
 from bench.reproduce import BATCH_RULES, INPUTS, SEED_RULES, UNJUDGED, Protocol  # noqa: E402
 from bench.statistics import NAN_POLICIES  # noqa: E402
 from bench.store import software_versions  # noqa: E402
-from reports.render import markdown_table, portable_paths  # noqa: E402
+from reports.render import markdown_table  # noqa: E402
 
 _METRIC_NAMES = {"spearman_rho": "ρ", "kendall_tau": "τ", "pearson_r": "r"}
 

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 import proxies
 from bench import benchmarks
 from bench.benchmarks.base import dedupe_class
-from bench.data import load_batch
+from bench.data import load_batch, portable_paths
 from bench.runner import score_proxies
 
 
@@ -58,7 +58,7 @@ def main() -> None:
             target[i] = [o.result.value if o.result is not None else np.nan for o in outcomes]
     accuracy = gt.table.loc[chosen, "cifar10_test"].to_numpy()
     print(f"{len(chosen)} NB201 cells with an isomorphic partner (of {len(candidates)}), CIFAR-10 batch "
-          f"{batch.source}, init seed 0, threads {args.threads}, load {os.getloadavg()[0]:.2f}")
+          f"{portable_paths(batch.source)}, init seed 0, threads {args.threads}, load {os.getloadavg()[0]:.2f}")
     print(f"{'proxy':12s} {'rho own~partner':>16s} {'rho own~acc':>12s} {'rho partner~acc':>16s} {'identical':>10s}")
     for k, proxy in enumerate(wanted):
         a, b = own[:, k], partner[:, k]

@@ -62,7 +62,7 @@ from tqdm.auto import tqdm
 
 import proxies
 from bench.benchmarks import get as get_benchmark
-from bench.data import data_root, load_batch
+from bench.data import data_root, load_batch, portable_paths
 from bench.ground_truth import GroundTruth
 from bench.runner import resolve_device, resolve_proxies
 from bench.statistics import spearman_rho
@@ -328,10 +328,10 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 uses_batch = proxy.needs != "nothing"
                 result = proxy.score(factory, batch if uses_batch else None, device, args.seed)
+                source = portable_paths(batch.source) if uses_batch and batch is not None else "none"
                 cache.add(dict(dataset=dataset, network=args.network, batch_size=args.batch_size, seed=args.seed,
                                proxy=proxy.name, option_hash=proxy.option_hash(), arch_code=NB201.arch_code(arch),
-                               value=result.value, seconds=result.seconds,
-                               batch_source=batch.source if uses_batch and batch is not None else "none",
+                               value=result.value, seconds=result.seconds, batch_source=source,
                                device=str(device)))
     except KeyboardInterrupt:
         status = 130
@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results = [f for row in rows if row.naslib in built
                if (f := fidelity(row, keys, entries, cache.select(*protocol, built[row.naslib], archs))) is not None]
-    sources = sorted({r["batch_source"] for r in cache.rows if r["batch_source"] != "none"
+    sources = sorted({portable_paths(r["batch_source"]) for r in cache.rows if r["batch_source"] != "none"
                       and (r["dataset"], r["network"], r["batch_size"], r["seed"]) == tuple(map(str, protocol))})
     print_table(results, f"NASLib zero-cost scores ({args.dataset}, first {len(keys)} architectures of the file; "
                          f"{checked}) against zenbench: network {args.network}, batch "

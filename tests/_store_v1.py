@@ -2,8 +2,9 @@
 
 ``fixtures/store_v1.json`` holds the tables of a store made by the 0.1 code itself, before the store
 became generic: ``zenbench bench --proxies params,tenas --sample 6 --seed 0 --data noise --device cpu``
-(NB201 CIFAR-10; one of the six cells is disconnected). :func:`write_v1_store` replays its schema and rows
-into a new SQLite file.
+(NB201 CIFAR-10; one of the six cells is disconnected), with the one machine path it recorded (the ground
+truth in the run's configuration) written ``$ZENBENCH_DATA``. :func:`write_v1_store` replays its schema and
+rows into a new SQLite file.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from _data_files import random_images, tar_folder, write_image_folder, write_pic
 from conftest import require_data
 
 import bench.data as data
-from bench.data import DataError, load_batch, load_dataset, normalization, normalize, open_split
+from bench.data import DataError, load_batch, load_dataset, normalization, normalize, open_split, portable_paths
 
 SUBSET = "cifar10-subset/cifar-10-batches-py"
 IMAGENET16 = "imagenet16-sample/ImageNet16"
@@ -322,3 +322,24 @@ def test_the_no_data_error_names_the_command_line_option(monkeypatch: pytest.Mon
     with pytest.raises(DataError, match="--data noise") as info:
         load_batch("cifar10", 4, 0)
     assert "\n" not in str(info.value)
+
+
+def test_portable_paths_names_the_data_folder_by_its_variable(tmp_path, monkeypatch) -> None:
+    root = tmp_path / "data"
+    root.mkdir()
+    monkeypatch.setenv("ZENBENCH_DATA", str(root))
+    text = (f"batch cifar10:train:{root}/cifar10-subset:seed=0; ground truth `{root}`. "
+            f"other {root}2/x and {tmp_path}/x{root}")
+    expected = (f"batch cifar10:train:$ZENBENCH_DATA/cifar10-subset:seed=0; ground truth "
+                f"`$ZENBENCH_DATA`. other {root}2/x and {tmp_path}/x{root}")
+    assert portable_paths(text) == expected
+    config = {"ground_truth": f"{root}/gt.csv", "proxies": ["zen", f"{root}/m.py"], "batch_size": 64, "x": None}
+    assert portable_paths(config) == {"ground_truth": "$ZENBENCH_DATA/gt.csv",
+                                      "proxies": ["zen", "$ZENBENCH_DATA/m.py"], "batch_size": 64, "x": None}
+    # a relative variable: recorded paths are absolute (load_batch) or resolved; both forms are rewritten
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "link").symlink_to(root)
+    monkeypatch.setenv("ZENBENCH_DATA", "link")
+    assert portable_paths(f"{tmp_path}/link/a {root}/b") == "$ZENBENCH_DATA/a $ZENBENCH_DATA/b"
+    monkeypatch.delenv("ZENBENCH_DATA")
+    assert portable_paths(text) == text

@@ -24,7 +24,6 @@ from reports.render import (
     markdown_table,
     pareto_front,
     place_labels,
-    portable_paths,
     published_section,
     render_report,
 )
@@ -346,15 +345,3 @@ def test_report_marks_a_cut_off_run_as_incomplete(tmp_path, small_store, gt) -> 
         assert len(flagged) == 1 and "test_runner_images 18 of 30 architectures" in flagged[0]
         assert "test_runner_weights" not in flagged[0]
         assert ("not a uniform sample" in flagged[0]) == dedupe
-
-
-def test_portable_paths_names_the_data_folder_by_its_variable(tmp_path, monkeypatch) -> None:
-    root = tmp_path / "data"
-    root.mkdir()
-    monkeypatch.setenv("ZENBENCH_DATA", str(root))
-    text = (f"batch cifar10:train:{root}/cifar10-subset:seed=0; ground truth `{root}`. "
-            f"other {root}2/x and {tmp_path}/x{root}")
-    assert portable_paths(text) == (f"batch cifar10:train:$ZENBENCH_DATA/cifar10-subset:seed=0; ground truth "
-                                    f"`$ZENBENCH_DATA`. other {root}2/x and {tmp_path}/x{root}")
-    monkeypatch.delenv("ZENBENCH_DATA")
-    assert portable_paths(text) == text

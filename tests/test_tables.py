@@ -8,9 +8,11 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _data_files import random_images, write_pickle
 
 from bench import benchmarks
 from bench.benchmarks.base import BenchmarkError, GroundTruthTable
@@ -416,3 +418,25 @@ def test_an_xz_table_round_trips_and_a_damaged_one_is_one_clear_error(tmp_path, 
     table.write_bytes(b"\xfd7zXZ\x00 not really xz")
     with pytest.raises(TableError, match="not a readable CSV"):
         read_table(table)
+
+
+def test_a_table_names_the_data_folder_by_its_variable_and_resumes_from_it(tmp_path, gt, monkeypatch):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "data" / "cifar10-subset" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    write_pickle(folder / "data_batch_1", random_images(rng, 40, 32), rng.integers(0, 10, 40))
+    monkeypatch.setenv("ZENBENCH_DATA", str(tmp_path / "data"))
+    _run(tmp_path / "a.db", gt, sample=3, proxies=["naswot"], data_source="auto", batch_size=8)
+    assert str(tmp_path / "data") in _frame(tmp_path / "a.db")["batch_source"].iloc[0]  # the store keeps the path
+    export_table(tmp_path / "a.db", tmp_path / "t.csv.gz")
+    published = sidecar_path(tmp_path / "t.csv.gz").read_text() + gzip.open(tmp_path / "t.csv.gz", "rt").read()
+    assert str(tmp_path / "data") not in published and "$ZENBENCH_DATA/cifar10-subset" in published
+    (column,) = json.loads(sidecar_path(tmp_path / "t.csv.gz").read_text())["columns"].values()
+    source = "cifar10:train:$ZENBENCH_DATA/cifar10-subset/cifar-10-batches-py:seed=0"
+    assert column["constant"]["batch_source"] == source
+    resumed = _run(tmp_path / "b.db", gt, sample=5, proxies=["naswot"], data_source="auto", batch_size=8,
+                   resume_from=[tmp_path / "t.csv.gz"])
+    assert (resumed.n_already, resumed.n_computed) == (3, 2)
+    export_table(tmp_path / "b.db", tmp_path / "u.csv.gz")  # old and new rows: one batch source again
+    (column,) = json.loads(sidecar_path(tmp_path / "u.csv.gz").read_text())["columns"].values()
+    assert "batch_source" not in column["per_row"] and column["constant"]["batch_source"] == source
