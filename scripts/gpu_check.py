@@ -13,12 +13,11 @@ Three parts, each printed as a table:
    projected time for all 15,625 cells and for their 6,466 isomorphism classes (``--dedupe``). Goal: ≤ 10 min.
 
 Data: ``ZENBENCH_DATA`` must hold ``nb201/nb201.csv`` and ``cifar10-subset/``. The device machine does not see
-``../shared``: copy those two into an ignored folder of the checkout and carry it, e.g.
+the data folder beside the checkout; the device tool carries paths through an ignored link to it, so nothing is
+copied into the checkout:
 
-    mkdir -p devdata/nb201 && cp ../shared/data/nb201/nb201.csv devdata/nb201/
-    cp -r ../shared/data/cifar10-subset devdata/
-    echo /devdata/ >> .git/info/exclude
-    # device run (carry devdata), in the repository root there:
+    ln -s "$ZENBENCH_DATA" devdata && echo /devdata >> .git/info/exclude
+    # device run with carry ["devdata/nb201/nb201.csv", "devdata/cifar10-subset"], in the repository root there:
     ZENBENCH_DATA=devdata PYTHONPATH=. PYTHONUNBUFFERED=1 python3 scripts/gpu_check.py --out $OUT
 
 On a machine without CUDA it runs parts 1-3 on CPU only (``--device cpu``; part 2 is then skipped), which is how
