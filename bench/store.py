@@ -262,10 +262,19 @@ class ResultStore:
                          (time.time(), status, n_computed, run_id))
 
     def runs(self) -> pd.DataFrame:
-        """All recorded runs, oldest first (``config`` decoded)."""
+        """All recorded runs, oldest first (``config`` decoded). A run with no recorded end (``finished``
+        empty: still running, or killed before it could record one) has as ``n_computed`` the scores it
+        stored itself (copies within isomorphism classes not counted, as a finished run counts them)."""
         with self._reading():
             frame = pd.read_sql_query("SELECT * FROM runs ORDER BY started", self._db)
             frame["config"] = self._decode(frame, "config", json.loads)
+            open_runs = frame["finished"].isna()
+            if open_runs.any():
+                ids = frame.loc[open_runs, "run_id"].tolist()
+                counts = dict(self._db.execute(
+                    f"SELECT run_id, COUNT(*) FROM scores WHERE copied_from IS NULL AND run_id IN "
+                    f"({', '.join('?' * len(ids))}) GROUP BY run_id", ids).fetchall())
+                frame.loc[open_runs, "n_computed"] = [counts.get(i, 0) for i in ids]
         return frame
 
     @contextmanager

@@ -94,6 +94,10 @@ def _seconds(value: float) -> str:
     return f"{value * 1e3:.3g} ms" if value < 1 else f"{value:.3g} s"
 
 
+NO_END = "no end recorded"
+"""The status a report prints for a run whose store holds no end for it."""
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A GitHub-flavoured Markdown table; ``|`` inside cells is escaped."""
     def cell(value: object) -> str:
@@ -860,9 +864,14 @@ def _protocol_section(protocol: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
             lines += [f"`copied`: scores of a deduplicated run (`--dedupe`): {DEDUPE_NOTE}", ""]
         lines += _reference_choices(protocol, runs)
     if not runs.empty:
-        rows = [[_dt.datetime.fromtimestamp(r["started"]).strftime("%Y-%m-%d %H:%M"), r["status"],
-                 int(r["n_computed"]), r["device"], f"python {r['python_version']}, {r['platform']}",
-                 f"`{r['command']}`"] for _, r in runs.iterrows()]
+        open_runs = runs["finished"].isna()
+        rows = [[_dt.datetime.fromtimestamp(r["started"]).strftime("%Y-%m-%d %H:%M"),
+                 NO_END if unfinished else r["status"], int(r["n_computed"]), r["device"],
+                 f"python {r['python_version']}, {r['platform']}", f"`{r['command']}`"]
+                for (_, r), unfinished in zip(runs.iterrows(), open_runs, strict=True)]
         lines += ["Runs recorded in the store:", "",
                   markdown_table(["started", "status", "scores added", "device", "platform", "command"], rows), ""]
+        if open_runs.any():
+            lines += [f"`{NO_END}`: the run was still going when its scores were read, or was killed (SIGKILL, the "
+                      "machine's end) before it could record its end; its scores added are the rows it stored.", ""]
     return lines

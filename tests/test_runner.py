@@ -28,6 +28,7 @@ from bench.cli import main
 from bench.runner import RunConfigError, Shard, per_arch_batch_seed, run_benchmark
 from bench.store import ResultStore, StoreError, merge_stores
 from proxies import Batch, NetworkFactory, Proxy, Reference, UnknownProxyError, register
+from reports.render import NO_END, render_report
 from search.spaces.nb201 import Nb201Arch
 
 TESTS = Path(__file__).resolve().parent
@@ -338,10 +339,12 @@ def _start_and_signal(command: list[str], env: dict[str, str], store: Path, rows
     return process.returncode, err
 
 
-def test_ctrl_c_in_the_command_exits_130_and_keeps_rows(tmp_path, nb201_csv):
+@pytest.mark.parametrize(("sig", "workers"), [(signal.SIGINT, 1), (signal.SIGTERM, 2)], ids=["ctrl-c", "sigterm-pool"])
+def test_ctrl_c_or_sigterm_in_the_command_exits_130_and_keeps_rows(tmp_path, nb201_csv, sig, workers):
+    """SIGTERM (``kill``, a scheduler's pre-emption) stops a run as Ctrl-C does, with a worker pool too."""
     store = tmp_path / "interrupted.db"
     command, env = _slow_bench(store, nb201_csv, sample=40)
-    code, err = _start_and_signal(command, env, store, 4, signal.SIGINT)
+    code, err = _start_and_signal(command + ["--workers", str(workers)], env, store, 4, sig)
     assert code == 130, err[-2000:]
     assert "interrupted: rows so far are kept" in err
     with ResultStore(store, create=False) as results:
@@ -360,7 +363,11 @@ def test_sigkill_and_resume_loses_and_duplicates_nothing(tmp_path, nb201_csv, gt
     assert code == -signal.SIGKILL, err[-2000:]
     assert 0 < killed_at < 16, f"the kill should land mid-run, found {killed_at} rows"
     with ResultStore(store, create=False) as results:
-        assert list(results.runs()["status"]) == ["running"]  # it never got to record its end
+        runs = results.runs()
+        assert list(runs["status"]) == ["running"]  # it never got to record its end,
+        assert list(runs["n_computed"]) == [killed_at]  # so its tally is counted from the rows it stored
+    readme = render_report(store, tmp_path / "report", ground_truth=gt, n_resamples=10).readme.read_text()
+    assert f"| {NO_END} | {killed_at} | cpu |" in readme and f"`{NO_END}`: the run was still going" in readme
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"{16 - killed_at} score(s) computed, {killed_at} already stored" in rerun.stderr
