@@ -104,18 +104,21 @@ def data_root(explicit: str | os.PathLike | None = None) -> Path | None:
 
 
 def portable_paths(value: Any) -> Any:
-    """``value`` with the data folder (``$ZENBENCH_DATA``, absolute or resolved) written ``$ZENBENCH_DATA`` in
-    every string; mappings and lists (a run's configuration, a protocol's options) are rewritten throughout,
-    anything else returned as it is. Runs record the paths they read (``Batch.source``, the ground truth);
-    what zenbench publishes (score tables, reports) should read the same wherever the data lies."""
+    """``value`` with the data folder (``$ZENBENCH_DATA``: resolved, absolute, or as given where that is a path)
+    written ``$ZENBENCH_DATA`` in every string; mappings and lists (a run's configuration, a protocol's options)
+    are rewritten throughout, anything else returned as it is. Runs record the paths they read
+    (``Batch.source``, the ground truth); what zenbench publishes (score tables, reports) should read the same
+    wherever the data lies."""
     if isinstance(value, Mapping):
         return {key: portable_paths(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [portable_paths(item) for item in value]
     if not isinstance(value, str) or not os.environ.get("ZENBENCH_DATA"):
         return value
-    root = Path(os.environ["ZENBENCH_DATA"]).expanduser()
-    for form in dict.fromkeys((str(root.resolve()), str(root.absolute()))):
+    given = os.path.expanduser(os.environ["ZENBENCH_DATA"]).rstrip(os.sep) or os.sep
+    root = Path(given)
+    as_given = [given] if os.sep in given else []  # e.g. ``../shared/data``; a bare word is too loose to match
+    for form in dict.fromkeys((str(root.resolve()), str(root.absolute()), *as_given)):
         value = re.sub(r"(?<![\w./-])" + re.escape(form) + r"(?![\w.-])", "$ZENBENCH_DATA", value)
     return value
 

@@ -340,6 +340,8 @@ def test_portable_paths_names_the_data_folder_by_its_variable(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     (tmp_path / "link").symlink_to(root)
     monkeypatch.setenv("ZENBENCH_DATA", "link")
-    assert portable_paths(f"{tmp_path}/link/a {root}/b") == "$ZENBENCH_DATA/a $ZENBENCH_DATA/b"
+    assert portable_paths(f"{tmp_path}/link/a {root}/b link/c") == "$ZENBENCH_DATA/a $ZENBENCH_DATA/b link/c"
+    monkeypatch.setenv("ZENBENCH_DATA", "./link")  # a path as given is rewritten too; a bare word ("link") is not
+    assert portable_paths("ground truth ./link/gt.csv, x./link") == "ground truth $ZENBENCH_DATA/gt.csv, x./link"
     monkeypatch.delenv("ZENBENCH_DATA")
     assert portable_paths(text) == text
