@@ -26,6 +26,7 @@ from reports.render import (
     place_labels,
     published_section,
     render_report,
+    save_png,
 )
 
 PROBES = ["test_runner:WeightProbe", "test_runner:ImageProbe"]  # tiny proxies defined in tests/test_runner.py
@@ -345,3 +346,20 @@ def test_report_marks_a_cut_off_run_as_incomplete(tmp_path, small_store, gt) -> 
         assert len(flagged) == 1 and "test_runner_images 18 of 30 architectures" in flagged[0]
         assert "test_runner_weights" not in flagged[0]
         assert ("not a uniform sample" in flagged[0]) == dedupe
+
+
+def test_a_figure_is_saved_as_a_palette_png_that_looks_the_same(tmp_path) -> None:
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.scatter(rng.random(3000), rng.random(3000), s=3, alpha=0.4)  # translucent overlaps: many shades
+    fig.savefig(tmp_path / "full.png", dpi=110)
+    save_png(fig, tmp_path / "palette.png")
+    full, palette = Image.open(tmp_path / "full.png"), Image.open(tmp_path / "palette.png")
+    assert palette.mode == "P" and palette.size == full.size and not plt.fignum_exists(fig.number)
+    difference = np.abs(np.asarray(full.convert("RGB"), int) - np.asarray(palette.convert("RGB"), int))
+    assert difference.max() <= 32 and difference.mean() < 0.5
+    assert (tmp_path / "palette.png").stat().st_size < (tmp_path / "full.png").stat().st_size
+
