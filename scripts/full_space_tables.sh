@@ -6,7 +6,8 @@
 #
 # A phase scores into runs/full/BENCH_DATASET.db (2 local workers, 1 torch thread each, --dedupe), starting
 # from the committed table (only what it lacks is computed), then exports the store back over that table.
-# Stop it with Ctrl-C (or `pkill -INT -f "zenbench bench"`): the phase's store keeps what was scored, and
+# Stop it with Ctrl-C, or `pkill -TERM -f "zenbench bench"` where it runs in the background (a background job of a
+# non-interactive shell ignores SIGINT): the phase's store keeps what was scored, and
 #   zenbench export --store runs/full/BENCH_DATASET.db --out TABLE
 # saves it into the table to commit; the next run continues from there. Then re-render the report:
 #   zenbench report --table TABLE --out reports/BENCH
