@@ -83,6 +83,9 @@ FIELDS = ("dataset", "network", "batch_size", "seed", "proxy", "option_hash", "a
 score tables are). Caches of earlier versions, keyed by the NB201 string (``arch``, with NASLib's ``key``
 beside it in the oldest), are rewritten in this form on open."""
 OLD_HEADERS = (FIELDS[:6] + ("arch",) + FIELDS[7:], FIELDS[:6] + ("key", "arch") + FIELDS[7:])
+NOT_STORED = ("params",)
+"""Proxies whose scores the cache keeps in memory only: the parameter count equals the benchmark's published
+``params_*_M`` column exactly, so a stored copy would be a copy of the data; it is recomputed (milliseconds)."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,7 @@ def build_proxies(rows: list[Row], batch_size: int) -> dict[str, Proxy]:
 
 
 class ScoreCache:
-    """Rows of :data:`FIELDS` in a CSV, appended and flushed one at a time."""
+    """Rows of :data:`FIELDS` in a CSV, appended and flushed one at a time (but those of :data:`NOT_STORED`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -187,10 +190,11 @@ class ScoreCache:
                 header = tuple(reader.fieldnames or ())
                 if header != FIELDS and header not in OLD_HEADERS:
                     raise SystemExit(f"--store {path}: not a cache of this script (columns {reader.fieldnames})")
-                self.rows = [{k: row[k] for k in FIELDS} if header == FIELDS else
-                             {k: NB201.arch_code(Nb201Arch.from_string(row["arch"])) if k == "arch_code" else row[k]
-                              for k in FIELDS} for row in reader]
-            if header != FIELDS:
+                read = [{k: row[k] for k in FIELDS} if header == FIELDS else
+                        {k: NB201.arch_code(Nb201Arch.from_string(row["arch"])) if k == "arch_code" else row[k]
+                         for k in FIELDS} for row in reader]
+            self.rows = [row for row in read if row["proxy"] not in NOT_STORED]
+            if header != FIELDS or len(self.rows) < len(read):
                 with path.open("w", newline="") as fh:
                     writer = csv.DictWriter(fh, FIELDS)
                     writer.writeheader()
@@ -214,8 +218,9 @@ class ScoreCache:
 
     def add(self, row: dict[str, Any]) -> None:
         text = {k: str(row[k]) for k in FIELDS}
-        self._writer.writerow(text)
-        self._fh.flush()
+        if text["proxy"] not in NOT_STORED:
+            self._writer.writerow(text)
+            self._fh.flush()
         self.rows.append(text)
 
 

@@ -45,3 +45,20 @@ def test_a_foreign_csv_is_refused(script, tmp_path: Path) -> None:
     path.write_text("a,b\n1,2\n")
     with pytest.raises(SystemExit, match="not a cache of this script"):
         script.ScoreCache(path)
+
+
+def test_parameter_counts_are_kept_in_memory_and_dropped_from_an_older_file(script, tmp_path: Path) -> None:
+    """params equals the benchmark's published column exactly: the cache file never holds a copy of it."""
+    path = tmp_path / "cache.csv"
+    row = dict(dataset="cifar10", network="default", batch_size=32, seed=0, proxy="params", option_hash="h",
+               arch_code="301423", value=1.5, seconds=0.001, batch_source="none", device="cpu")
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, script.FIELDS)
+        writer.writeheader()
+        writer.writerows([row, {**row, "proxy": "synflow"}])
+    cache = script.ScoreCache(path)
+    assert [r["proxy"] for r in cache.rows] == ["synflow"]
+    cache.add({**row, "arch_code": "000000"})
+    cache.close()
+    assert [r["proxy"] for r in cache.rows] == ["synflow", "params"]  # this run still has it
+    assert [r["proxy"] for r in script.ScoreCache(path).rows] == ["synflow"]  # the file does not
