@@ -362,4 +362,3 @@ def test_a_figure_is_saved_as_a_palette_png_that_looks_the_same(tmp_path) -> Non
     difference = np.abs(np.asarray(full.convert("RGB"), int) - np.asarray(palette.convert("RGB"), int))
     assert difference.max() <= 32 and difference.mean() < 0.5
     assert (tmp_path / "palette.png").stat().st_size < (tmp_path / "full.png").stat().st_size
-
