@@ -26,7 +26,7 @@ NB201_FULL=params,flops,synflow,zen,naswot,jacob_cov,l2_norm
 # 54 s of all eleven).
 REST_PASSES=(snip,fisher,plain,jacob_cov,epe_nas,l2_norm,zico,meco,az_nas swap grasp)
 # NB201's other proxies whose cost lets all 15,625 cells finish here, cheapest first (per dataset on 2 workers,
-# with --dedupe copying the gradient proxies within the 6,466 classes): meco about 10 min, epe_nas 15 min,
+# with --dedupe copying the gradient proxies within the 6,466 classes): meco about 10 min, epe_nas 24 min,
 # the shared gradient pass 1 h, az_nas 1 h. grasp (about 2 h), TE-NAS and swap (about 5 h each) are GPU work.
 NB201_EXTRA_PASSES=(meco epe_nas snip,grad_norm,fisher,plain,zico az_nas)
 
